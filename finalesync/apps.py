@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class FinalesyncConfig(AppConfig):
+    name = "finalesync"
+    verbose_name = "Finale sync"

@@ -1,0 +1,64 @@
+"""Vendors: suppliers and their contacts, from the vendor report CSV (hourly by default)."""
+
+from collections.abc import Iterator
+
+from django.db import models
+
+from ..mirror import MirroredRow
+from .base import BadRow, Column, Record, ReportDataType, number
+
+
+class Vendor(MirroredRow):
+    name = models.CharField(max_length=255)
+    email = models.TextField(blank=True)
+    phone = models.TextField(blank=True)
+    street = models.TextField(blank=True)
+    city = models.TextField(blank=True)
+    state = models.TextField(blank=True)
+    postal_code = models.TextField(blank=True)
+    country = models.TextField(blank=True)
+    website = models.TextField(blank=True)
+    lead_time_days = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    notes = models.TextField(blank=True)
+
+    class Meta:
+        app_label = "finalesync"
+        ordering = ["name"]
+
+
+def is_vendor_name(name: str) -> bool:
+    """Finale's vendor report has filler rows: blank names, '--', and cells shifted left by a blank Name
+    (which then start with ',' or '.'). None of them is a vendor."""
+    name = name.strip()
+    return bool(name) and name != "--" and not name.startswith((",", "."))
+
+
+class Vendors(ReportDataType):
+    name = "vendors"
+    label = "Vendors"
+    model = Vendor
+    default_interval_minutes = 60
+    description = "Suppliers with contact details (report CSV)."
+    key_columns = ("name",)
+    header_markers = ("name", "email address 0", "phone number 0")
+    columns = (
+        Column("name", ("Name", "Vendor", "Vendor Name", "Supplier"), required=True),
+        Column("email", ("Email address 0", "Email", "Email address")),
+        Column("phone", ("Phone number 0", "Phone", "Phone number")),
+        Column("street", ("Address 0 street address", "Address 0 line 1")),
+        Column("city", ("Address 0 city",)),
+        Column("state", ("Address 0 state / region",)),
+        Column("postal_code", ("Address 0 postal code",)),
+        Column("country", ("Address 0 country",)),
+        Column("website", ("Website", "URL")),
+        Column("lead_time_days", ("Lead time (days)", "Lead time"), number),
+        Column("notes", ("Notes",)),
+    )
+
+    def parse_rows(self, rows, header) -> Iterator[Record | BadRow]:
+        name_at = header.positions["name"]
+        filtered = (row for row in rows if len(row) > name_at and is_vendor_name(row[name_at]))
+        return super().parse_rows(filtered, header)
+
+
+DATATYPE = Vendors()

@@ -1,0 +1,145 @@
+"""Typed failures of a sync. The type carries the classification; the message is for people.
+
+Every FinaleError knows whether it is `recoverable` (worth an automatic retry) and a short `code` that is stored
+with failure logs and retries. Messages are redacted when the error is created, so whatever stores or shows one
+cannot leak a secret.
+"""
+
+from __future__ import annotations
+
+from .redact import redact
+
+
+class FinaleError(Exception):
+    """Base of every classified sync failure."""
+
+    code = "error"
+    recoverable = False
+    # What the operator should do about it; shown on the dashboard and in alerts.
+    advice = "Look at the error and the report in Finale."
+
+    def __init__(self, message: str, *, status: int | None = None, excerpt: str = "", details=None):
+        self.message = redact(message)
+        self.status = status
+        self.excerpt = redact(excerpt)[:300]
+        self.details = details or {}
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.status is not None and f"HTTP {self.status}" not in self.message:
+            parts.append(f"(HTTP {self.status})")
+        if self.excerpt:
+            parts.append(f"— Finale answered: {self.excerpt!r}")
+        return " ".join(parts)
+
+
+# --- recoverable ---------------------------------------------------------------------------------------------
+class NetworkError(FinaleError):
+    code = "network"
+    recoverable = True
+    advice = "Temporary network failure; a retry is queued."
+
+
+class FinaleTimeout(NetworkError):
+    code = "timeout"
+
+
+class TruncatedResponse(NetworkError):
+    """The body ended in the middle of a row or quoted field: the transfer was cut."""
+
+    code = "truncated"
+
+
+class RateLimited(FinaleError):
+    code = "rate_limited"
+    recoverable = True
+    advice = "Finale asked us to slow down; the retry waits at least as long as it said."
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(FinaleError):
+    code = "server_error"
+    recoverable = True
+    advice = "Finale had a server-side failure; a retry is queued."
+
+
+# --- not recoverable: needs a person -------------------------------------------------------------------------
+class AuthError(FinaleError):
+    code = "auth"
+    advice = "Check the API key and secret in the admin (Finale → Settings → API keys), then resume the type."
+
+
+class NotFound(FinaleError):
+    code = "not_found"
+    advice = "Check the account name and the report URL; the report may have been deleted in Finale."
+
+
+class BadRequest(FinaleError):
+    code = "bad_request"
+    advice = "Finale refused the request as invalid; check the report URL or filter."
+
+
+class HtmlResponse(FinaleError):
+    code = "html_response"
+    advice = (
+        "Finale answered with a web page (usually its login page): the credentials or report URL are invalid."
+    )
+
+
+class TlsError(FinaleError):
+    code = "tls"
+    advice = (
+        "The TLS certificate could not be verified: check FINALE_BASE_URL and the machine's CA certificates."
+    )
+
+
+class ConfigurationError(FinaleError):
+    code = "configuration"
+    advice = "Set the missing setting (environment or admin) and resume the type."
+
+
+class ResponseTooLarge(FinaleError):
+    code = "too_large"
+    advice = "The response is bigger than FINALE_MAX_RESPONSE_BYTES; raise the cap or narrow the report."
+
+
+class DataError(FinaleError):
+    """The response arrived but cannot be used as data. Nothing is applied."""
+
+    code = "data_error"
+    advice = "The previous data was kept. Check the report in Finale."
+
+
+class EmptyData(DataError):
+    code = "empty_data"
+    advice = (
+        "Finale returned no rows; the previous data was kept. An expired report URL often does this: "
+        "copy a fresh export URL from Finale into the admin, then run a forced sync."
+    )
+
+
+class SchemaError(DataError):
+    code = "schema_error"
+    advice = "The report lacks a required column; add it to the report in Finale (or fix the URL)."
+
+
+class MalformedData(DataError):
+    code = "malformed_data"
+    advice = "Too many rows could not be read; the previous data was kept. Check the report in Finale."
+
+
+class SuspiciousDrop(DataError):
+    code = "suspicious_drop"
+    advice = (
+        "The new data would remove more rows than the configured maximum drop; nothing was applied. "
+        "If the drop is real, confirm it with a forced sync (runsync TYPE --force or 'Sync now')."
+    )
+
+
+class VerificationFailed(DataError):
+    code = "verification_failed"
+    advice = "The applied rows did not match what was parsed; the change was rolled back."

@@ -1,0 +1,159 @@
+"""python manage.py runsync [TYPE ...] [--force] [--json]"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from finalesync.datatypes import registry
+from finalesync.models import SyncRun
+from finalesync.sync import Progress, ensure_configs, sync_data_type
+
+
+class RichProgress(Progress):
+    """Rows fetched and rows applied, as a bar per type on a terminal (stderr, so stdout stays clean)."""
+
+    def __init__(self, console):
+        from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn
+        from rich.progress import Progress as Bars
+
+        self.bars = Bars(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("rows"),
+            console=console,
+            transient=True,
+        )
+        self.tasks = {}
+
+    def __enter__(self):
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.bars.stop()
+
+    def _task(self, data_type):
+        if data_type not in self.tasks:
+            self.tasks[data_type] = self.bars.add_task(f"{data_type}: fetching", total=None)
+        return self.tasks[data_type]
+
+    def fetched(self, data_type, rows):
+        self.bars.update(self._task(data_type), completed=rows, description=f"{data_type}: fetching")
+
+    def applying(self, data_type, rows):
+        self.bars.update(
+            self._task(data_type), total=rows, completed=rows, description=f"{data_type}: applying"
+        )
+
+    def done(self, data_type):
+        if data_type in self.tasks:
+            self.bars.remove_task(self.tasks.pop(data_type))
+
+
+class Command(BaseCommand):
+    help = "Sync data types from Finale now. Default: every type that is due; --force: all named types."
+
+    def add_arguments(self, parser):
+        parser.add_argument("types", nargs="*", metavar="TYPE", help=f"one of: {', '.join(registry.NAMES)}")
+        parser.add_argument("--force", action="store_true", help="sync even if not due; confirm a large drop")
+        parser.add_argument(
+            "--json", action="store_true", help="print one JSON object per type, nothing else"
+        )
+        parser.add_argument("--user", default="cli", help="name recorded as who triggered the run")
+
+    def handle(self, *args, types, force, json: bool, user, **options):
+        unknown = [t for t in types if t not in registry.DATATYPES]
+        if unknown:
+            raise CommandError(
+                f"unknown data type(s): {', '.join(unknown)}; known: {', '.join(registry.NAMES)}"
+            )
+        configs = ensure_configs()
+        now = timezone.now()
+        names = types or registry.NAMES
+        results = []
+        console = None
+        if not json:
+            from rich.console import Console
+
+            console = Console(stderr=True)
+        progress = RichProgress(console) if console is not None and console.is_terminal else None
+        try:
+            if progress:
+                progress.__enter__()
+            for name in names:
+                config = configs[name]
+                reason = None if force else skip_reason(config, now)
+                if reason:
+                    results.append(skipped(name, reason))
+                    continue
+                results.append(
+                    sync_data_type(
+                        data_type=name, trigger=SyncRun.Trigger.CLI, force=force, user=user, progress=progress
+                    )
+                )
+        finally:
+            if progress:
+                progress.__exit__(None, None, None)
+        if json:
+            for result in results:
+                self.stdout.write(_json(result.as_json()))
+        else:
+            self.print_table(results)
+        if not all(r.ok for r in results):
+            sys.exit(1)
+
+    def print_table(self, results):
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="finalesync: sync results")
+        for col in ("type", "outcome", "items", "created", "updated", "deleted", "unchanged", "ms", "note"):
+            table.add_column(col, justify="right" if col not in ("type", "outcome", "note") else "left")
+        colours = {"success": "green", "skipped": "dim", "rolled_back": "yellow", "failed": "red"}
+        for r in results:
+            note = r.error or r.skip_reason or ""
+            if r.advice and r.error:
+                note += f"\n→ {r.advice}"
+            table.add_row(
+                r.data_type,
+                f"[{colours.get(r.outcome, '')}]{r.outcome}[/]",
+                f"{r.item_count:,}",
+                f"{r.created:,}",
+                f"{r.updated:,}",
+                f"{r.deleted:,}",
+                f"{r.unchanged:,}",
+                f"{r.duration_ms:,}",
+                note,
+            )
+        Console(file=self.stdout, width=160).print(table)
+
+
+def skip_reason(config, now) -> str | None:
+    """Why the default run (no types named, not forced) leaves a type alone, or None when it is due."""
+    if not config.enabled:
+        return "disabled"
+    if config.paused:
+        return "paused"
+    if config.is_snoozed(now):
+        return f"snoozed until {config.snoozed_until:%Y-%m-%d %H:%M}"
+    if config.needs_attention:
+        return "waiting for a person after a non-recoverable failure (use --force or fix and resume)"
+    if not config.is_due(now):
+        return f"not due until {config.next_run_at():%H:%M}"
+    return None
+
+
+def skipped(name, reason):
+    from finalesync.sync import SyncResult
+
+    return SyncResult(data_type=name, outcome=SyncRun.Outcome.SKIPPED, skip_reason=reason)
+
+
+def _json(data) -> str:
+    return json.dumps(data, sort_keys=False)

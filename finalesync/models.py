@@ -1,0 +1,142 @@
+"""Core models of the sync engine: where to connect, how each data type is scheduled, and what each run did.
+
+The mirrored Finale tables themselves are declared in `finalesync/datatypes/<type>.py`, one module per type,
+and are imported at the bottom of this module so Django sees them as models of this app.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .crypto import EncryptedTextField
+
+
+class FinaleConnection(models.Model):
+    """The Finale account and API credentials (a single row). Values in the environment win over these."""
+
+    base_url = models.URLField(blank=True, help_text="Leave blank for FINALE_BASE_URL or Finale's own URL.")
+    account = models.CharField(max_length=100, blank=True)
+    api_key = models.CharField(max_length=200, blank=True)
+    api_secret = EncryptedTextField(blank=True)
+    credentials_changed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Finale connection"
+
+    def __str__(self):
+        return f"Finale account {self.account or settings.FINALE_ACCOUNT or '(not set)'}"
+
+    @classmethod
+    def load(cls) -> FinaleConnection:
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class DataTypeConfig(models.Model):
+    """Per-type schedule and safety settings, editable in the admin. One row per registered data type."""
+
+    data_type = models.CharField(max_length=50, unique=True)
+    enabled = models.BooleanField(default=True)
+    interval_minutes = models.PositiveIntegerField(default=60)
+    report_url = EncryptedTextField(
+        blank=True,
+        help_text="Export URL of the Finale report (stored encrypted). The environment wins when set.",
+    )
+    paused = models.BooleanField(default=False, help_text="A paused type is never synced on schedule.")
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    max_drop_ratio = models.FloatField(
+        default=0.5,
+        help_text="Refuse a sync that would remove more than this share of the rows (0 rows: always).",
+    )
+    backup_keep_count = models.PositiveIntegerField(default=10)
+    backup_keep_days = models.PositiveIntegerField(default=7)
+    # Set when the last failure needs a person (bad credentials, schema error, suspicious drop...): the
+    # schedule leaves the type alone until credentials change, it is resumed, or a forced run succeeds.
+    needs_attention = models.BooleanField(default=False)
+    attention_reason = models.TextField(blank=True)
+    # Lease lock for databases without advisory locks (SQLite); see finalesync/locks.py.
+    lock_owner = models.CharField(max_length=100, blank=True)
+    lock_expires_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["data_type"]
+        verbose_name = "data type"
+
+    def __str__(self):
+        return self.data_type
+
+    @property
+    def interval(self) -> timedelta:
+        return timedelta(minutes=self.interval_minutes)
+
+    def is_snoozed(self, now=None) -> bool:
+        now = now or timezone.now()
+        return bool(self.snoozed_until and self.snoozed_until > now)
+
+    def is_due(self, now=None) -> bool:
+        """Due when never run, or when the interval has passed since the last run started."""
+        now = now or timezone.now()
+        return self.last_run_at is None or self.last_run_at + self.interval <= now
+
+    def next_run_at(self):
+        return None if self.last_run_at is None else self.last_run_at + self.interval
+
+
+class SyncRun(models.Model):
+    """One attempt to sync one data type: what started it, what happened, and what it changed."""
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule"
+        MANUAL = "manual"
+        RETRY = "retry"
+        CLI = "cli"
+        RESTORE = "restore"
+
+    class Outcome(models.TextChoices):
+        RUNNING = "running"
+        SUCCESS = "success"
+        FAILED = "failed"
+        ROLLED_BACK = "rolled_back"
+        SKIPPED = "skipped"
+
+    data_type = models.CharField(max_length=50, db_index=True)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    triggered_by = models.CharField(max_length=150, default="system")
+    forced = models.BooleanField(default=False)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RUNNING)
+    item_count = models.IntegerField(default=0)
+    created = models.IntegerField(default=0)
+    updated = models.IntegerField(default=0)
+    deleted = models.IntegerField(default=0)
+    unchanged = models.IntegerField(default=0)
+    bad_rows = models.IntegerField(default=0)
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    recoverable = models.BooleanField(null=True)
+    skip_reason = models.CharField(max_length=200, blank=True)
+    backup = models.ForeignKey(
+        "retries.Backup", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    duration_ms = models.IntegerField(default=0)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["data_type", "-started_at"], name="syncrun_type_started")]
+
+    def __str__(self):
+        return f"{self.data_type} {self.trigger} {self.outcome} @ {self.started_at:%Y-%m-%d %H:%M}"
+
+
+# The mirrored tables, one module per data type (imported for Django's model registry).
+from .datatypes import registry  # noqa: E402, F401

@@ -1,0 +1,145 @@
+"""Settings for finalesync: everything comes from the environment (or a `.env` file beside manage.py).
+
+Out of the box it runs on an SQLite file under `var/`; set DATABASE_URL for PostgreSQL.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+VAR_DIR.mkdir(exist_ok=True)
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DEBUG", default=False)
+# A development fallback only: production sets SECRET_KEY (it also derives the encryption key).
+SECRET_KEY = env.str("SECRET_KEY", default="insecure-dev-only-change-me-finalesync")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_q",
+    "finalesync",
+    "health",
+    "retries",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "finalesync.urls"
+WSGI_APPLICATION = "finalesync.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'finalesync.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the dashboard read while a sync writes; the timeout makes a second writer wait, not fail.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+DATABASES["default"].setdefault("TEST", {})
+if env.str("TEST_DATABASE_NAME", default=""):
+    DATABASES["default"]["TEST"]["NAME"] = env.str("TEST_DATABASE_NAME")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "/admin/login/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Finale -------------------------------------------------------------------------------------------------
+FINALE_BASE_URL = env.str("FINALE_BASE_URL", default="https://app.finaleinventory.com")
+FINALE_ACCOUNT = env.str("FINALE_ACCOUNT", default="")
+FINALE_API_KEY = env.str("FINALE_API_KEY", default="")
+FINALE_API_SECRET = env.str("FINALE_API_SECRET", default="")
+FINALE_REPORT_URLS = {
+    "inventory": env.str("FINALE_REPORT_URL_INVENTORY", default=""),
+    "vendors": env.str("FINALE_REPORT_URL_VENDORS", default=""),
+    "boms": env.str("FINALE_REPORT_URL_BOMS", default=""),
+}
+FINALE_CONNECT_TIMEOUT = env.float("FINALE_CONNECT_TIMEOUT", default=10.0)
+FINALE_READ_TIMEOUT = env.float("FINALE_READ_TIMEOUT", default=120.0)
+# A report bigger than this is refused with a clear error rather than filling the disk or the database.
+FINALE_MAX_RESPONSE_BYTES = env.int("FINALE_MAX_RESPONSE_BYTES", default=2 * 1024**3)
+FINALE_VERIFY_TLS = env.bool("FINALE_VERIFY_TLS", default=True)
+
+# Fernet key for secrets stored in the database; derived from SECRET_KEY when not set.
+FINALESYNC_ENCRYPTION_KEY = env.str("FINALESYNC_ENCRYPTION_KEY", default="")
+
+# --- Sync engine ---------------------------------------------------------------------------------------------
+# More than this share of unparseable rows makes the whole response malformed data.
+SYNC_MAX_BAD_ROW_RATIO = env.float("SYNC_MAX_BAD_ROW_RATIO", default=0.05)
+# A lease-based type lock (SQLite) expires after this long, so a killed worker cannot block a type forever.
+SYNC_LOCK_TTL_SECONDS = env.int("SYNC_LOCK_TTL_SECONDS", default=30 * 60)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- django-q2 ----------------------------------------------------------------------------------------------
+Q_CLUSTER = {
+    "name": "finalesync",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": env.int("Q_TIMEOUT", default=25 * 60),
+    # retry (redelivery) must exceed timeout, so a long sync is never handed out twice while it still runs.
+    "retry": env.int("Q_RETRY", default=30 * 60),
+    "max_attempts": 1,
+    "orm": "default",
+    "catch_up": False,
+    "save_limit": 1000,
+    "ack_failures": True,
+}
+if env.str("REDIS_URL", default=""):
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = env.str("REDIS_URL")

@@ -1,0 +1,233 @@
+"""Staging and applying one data type's rows: the set-based core of a sync and of a restore.
+
+Parsed rows are written to a temporary table (PostgreSQL: COPY; others: batched INSERT), then applied to the
+live table with three statements inside the caller's transaction: delete the keys Finale no longer has,
+update rows whose hash changed, insert new keys. Unchanged rows are never written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import CharField, DateTimeField, JSONField, TextField
+
+from .datatypes.base import BadRow, DataType, Record
+
+COPY_FLUSH = 1 << 20
+INSERT_BATCH = 2000
+
+
+@dataclass
+class ApplyCounts:
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+
+
+def qn(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
+class Staging:
+    """A temporary table shaped like the live table of `datatype` (plus line number and a bad-row flag).
+
+    Use as a context manager: the table is dropped on exit whatever happened.
+    """
+
+    def __init__(self, datatype: DataType):
+        self.datatype = datatype
+        self.model = datatype.model
+        self.live = qn(self.model._meta.db_table)
+        fields = [self.model._meta.get_field(name) for name in datatype.fields]
+        self.data_columns = [f.column for f in fields]
+        self.columns = ["natural_key", *self.data_columns, "extra", "row_hash"]
+        self.nullable = {f.column for f in fields if f.null}
+        self._text_columns = ["natural_key", "row_hash"] + [
+            f.column for f in fields if isinstance(f, (CharField, TextField)) and not f.null
+        ]
+        self._adapters = [self._adapter(f) for f in fields]
+        self.name = f"finalesync_stage_{datatype.name}_{uuid.uuid4().hex[:8]}"
+        self.table = qn(self.name)
+        self.staged = 0
+
+    def _adapter(self, field):
+        if isinstance(field, JSONField):
+            return lambda v: None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
+        if isinstance(field, DateTimeField):
+            return lambda v: connection.ops.adapt_datetimefield_value(v)
+        return None
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+    def __enter__(self):
+        cols = ", ".join(qn(c) for c in self.columns)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {self.table} AS SELECT {cols} FROM {self.live} WHERE 1 = 0"
+            )
+            cursor.execute(f"ALTER TABLE {self.table} ADD COLUMN line_no bigint")
+            cursor.execute(f"ALTER TABLE {self.table} ADD COLUMN bad smallint")
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
+        except Exception:  # noqa: BLE001,S110 - a broken connection drops temporary tables by itself
+            pass
+
+    # --- loading ----------------------------------------------------------------------------------------------
+    def load(self, items: Iterable[Record | BadRow], *, on_bad=None, on_progress=None) -> None:
+        """Stage parsed records. Bad rows are staged with their key only, so their live row is kept."""
+        adapters = self._adapters
+        plain = not any(adapters)
+        width = len(self.columns)
+
+        def rows():
+            for line, item in enumerate(items, start=1):
+                if isinstance(item, Record):
+                    values = (
+                        item.values
+                        if plain
+                        else [a(v) if a else v for a, v in zip(adapters, item.values, strict=True)]
+                    )
+                    extra = json.dumps(item.extra, ensure_ascii=False, sort_keys=True) if item.extra else "{}"
+                    yield (item.key, *values, extra, item.row_hash(), line, 0)
+                else:
+                    if on_bad:
+                        on_bad(item)
+                    if item.key:
+                        yield (item.key, *([None] * (width - 1)), line, 1)
+                if on_progress and line % 5000 == 0:
+                    on_progress(line)
+
+        self.write_raw(rows())
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE INDEX {qn(self.name + '_key')} ON {self.table} (natural_key)")
+            if connection.vendor == "postgresql":
+                # Temporary tables are never auto-analysed; without statistics the joins below go nested-loop.
+                cursor.execute(f"ANALYZE {self.table}")
+
+    def write_raw(self, rows: Iterable[tuple]) -> None:
+        """Write tuples in `columns + [line_no, bad]` order, values already in database form."""
+        names = [*self.columns, "line_no", "bad"]
+        if connection.vendor == "postgresql":
+            self._copy(rows, names)
+        else:
+            self._insert(rows, names)
+
+    def _copy(self, rows, names):
+        force = ", ".join(qn(c) for c in self._text_columns)
+        sql = (
+            f"COPY {self.table} ({', '.join(qn(n) for n in names)}) FROM STDIN "
+            f"WITH (FORMAT csv, FORCE_NOT_NULL ({force}))"
+        )
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        count = 0
+        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                writer.writerow(row)
+                count += 1
+                if buffer.tell() > COPY_FLUSH:
+                    copy.write(buffer.getvalue())
+                    buffer.seek(0)
+                    buffer.truncate()
+            if buffer.tell():
+                copy.write(buffer.getvalue())
+        self.staged += count
+
+    def _insert(self, rows, names):
+        sql = f"INSERT INTO {self.table} ({', '.join(qn(n) for n in names)}) VALUES ({', '.join(['%s'] * len(names))})"
+        batch = []
+        with connection.cursor() as cursor:
+            for row in rows:
+                batch.append(row)
+                if len(batch) >= INSERT_BATCH:
+                    cursor.executemany(sql, batch)
+                    self.staged += len(batch)
+                    batch.clear()
+            if batch:
+                cursor.executemany(sql, batch)
+                self.staged += len(batch)
+
+    # --- checks before applying ---------------------------------------------------------------------------------
+    def scalar(self, sql: str, params=()) -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()[0] or 0
+
+    def good_count(self) -> int:
+        return self.scalar(f"SELECT count(*) FROM {self.table} WHERE bad = 0")
+
+    def live_count(self) -> int:
+        return self.scalar(f"SELECT count(*) FROM {self.live}")
+
+    def drop_duplicates(self, limit_examples: int = 5) -> tuple[int, list[str]]:
+        """Keep the first row of each key; return how many later rows were dropped and some of their keys."""
+        t = self.table
+        duplicates = self.scalar(f"SELECT count(*) - count(DISTINCT natural_key) FROM {t} WHERE bad = 0")
+        if not duplicates:
+            return 0, []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT natural_key FROM {t} WHERE bad = 0 GROUP BY natural_key HAVING count(*) > 1 "
+                f"ORDER BY natural_key LIMIT {int(limit_examples)}"
+            )
+            examples = [r[0] for r in cursor.fetchall()]
+            cursor.execute(
+                f"DELETE FROM {t} WHERE bad = 0 AND line_no > "
+                f"(SELECT min(d.line_no) FROM {t} d WHERE d.bad = 0 AND d.natural_key = {t}.natural_key)"
+            )
+        return duplicates, examples
+
+    def kept_bad_count(self) -> int:
+        """Live rows that stay only because their new row was unreadable (so they are not deleted)."""
+        t, live = self.table, self.live
+        return self.scalar(
+            f"SELECT count(DISTINCT s.natural_key) FROM {t} s WHERE s.bad = 1 "
+            f"AND EXISTS (SELECT 1 FROM {live} l WHERE l.natural_key = s.natural_key) "
+            f"AND NOT EXISTS (SELECT 1 FROM {t} g WHERE g.bad = 0 AND g.natural_key = s.natural_key)"
+        )
+
+    # --- applying (call inside transaction.atomic) -------------------------------------------------------------
+    def apply(self, *, now, good: int) -> ApplyCounts:
+        """Make the live table equal to the staged rows. Returns what changed."""
+        t, live = self.table, self.live
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        counts = ApplyCounts()
+        with connection.cursor() as cursor:
+            if self.live_count():
+                cursor.execute(
+                    f"DELETE FROM {live} WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM {t} s WHERE s.natural_key = {live}.natural_key)"
+                )
+                counts.deleted = cursor.rowcount
+                assignments = ", ".join(
+                    f"{qn(c)} = s.{qn(c)}" for c in [*self.data_columns, "extra", "row_hash"]
+                )
+                cursor.execute(
+                    f"UPDATE {live} SET {assignments}, updated_at = %s FROM {t} s "
+                    f"WHERE s.natural_key = {live}.natural_key AND s.bad = 0 AND {live}.row_hash <> s.row_hash",
+                    [stamp],
+                )
+                counts.updated = cursor.rowcount
+                not_live = f"AND NOT EXISTS (SELECT 1 FROM {live} l WHERE l.natural_key = s.natural_key)"
+            else:
+                not_live = ""
+            cols = ", ".join(qn(c) for c in self.columns)
+            select = ", ".join(f"s.{qn(c)}" for c in self.columns)
+            cursor.execute(
+                f"INSERT INTO {live} ({cols}, created_at, updated_at) SELECT {select}, %s, %s FROM {t} s "
+                f"WHERE s.bad = 0 {not_live}",
+                [stamp, stamp],
+            )
+            counts.created = cursor.rowcount
+        counts.unchanged = good - counts.created - counts.updated
+        return counts

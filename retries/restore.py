@@ -1,0 +1,84 @@
+"""Putting a data type's rows back to a backup, in one transaction, after backing up the current rows."""
+
+from __future__ import annotations
+
+import time
+
+from django.db import transaction
+from django.utils import timezone
+
+from finalesync.datatypes import registry
+from finalesync.datatypes.base import DataType
+from finalesync.errors import VerificationFailed
+from finalesync.staging import ApplyCounts, Staging
+
+from . import backups
+from .models import Backup
+
+
+def apply_backup(*, backup: Backup, datatype: DataType) -> ApplyCounts:
+    """Make the live rows of `datatype` equal to `backup`, all or nothing. The caller holds the type lock
+    (or is the sync that holds it). Raises VerificationFailed when the result does not match the backup."""
+    with Staging(datatype) as staging:
+        staged = backups.stage_backup(backup, staging)
+        with transaction.atomic():
+            counts = staging.apply(now=timezone.now(), good=staged)
+            count, checksum = backups.content_checksum(datatype)
+            if count != backup.row_count or checksum != backup.checksum:
+                raise VerificationFailed(
+                    f"Restoring backup #{backup.pk} gave {count} rows (checksum {checksum[:8]}), expected "
+                    f"{backup.row_count} (checksum {backup.checksum[:8]}); nothing was changed"
+                )
+    return counts
+
+
+def restore_backup(*, backup_id: int, user: str = "system", reason: str = ""):
+    """Restore a data type to backup `backup_id`, first backing up its current rows so the restore can be
+    undone. Records a SyncRun with trigger 'restore'. Returns the SyncRun; raises Backup.DoesNotExist for
+    an unknown id and RuntimeError when a sync of the type is running."""
+    from finalesync.locks import type_lock
+    from finalesync.models import SyncRun
+    from finalesync.sync import _live_is_good
+
+    backup = Backup.objects.get(pk=backup_id)
+    datatype = registry.get(backup.data_type)
+    started = time.monotonic()
+    run = SyncRun.objects.create(
+        data_type=datatype.name,
+        trigger=SyncRun.Trigger.RESTORE,
+        triggered_by=user,
+        details={"restore_of_backup": backup.pk, "reason": reason},
+    )
+    with type_lock(datatype.name) as held:
+        if not held:
+            run.outcome = SyncRun.Outcome.SKIPPED
+            run.skip_reason = f"another worker is syncing {datatype.name} right now"
+        else:
+            try:
+                undo, _ = backups.backup_current(
+                    datatype=datatype,
+                    run=run,
+                    reason=Backup.Reason.PRE_RESTORE,
+                    is_good=_live_is_good(datatype.name),
+                )
+                counts = apply_backup(backup=backup, datatype=datatype)
+            except Exception as exc:
+                run.outcome = SyncRun.Outcome.FAILED
+                run.error = str(exc)[:2000]
+                run.error_code = getattr(exc, "code", "restore_failed")
+            else:
+                run.outcome = SyncRun.Outcome.SUCCESS
+                run.backup = undo
+                run.created, run.updated, run.deleted, run.unchanged = (
+                    counts.created,
+                    counts.updated,
+                    counts.deleted,
+                    counts.unchanged,
+                )
+                run.item_count = backup.row_count
+                # A person chose these rows: they are now the good state a later rollback returns to.
+                run.details = {**run.details, "undo_backup": undo.pk if undo else None, "content_checksum": backup.checksum}
+    run.finished_at = timezone.now()
+    run.duration_ms = int((time.monotonic() - started) * 1000)
+    run.save()
+    return run
