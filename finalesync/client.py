@@ -71,8 +71,6 @@ def load_credentials() -> Credentials:
         api_key=settings.FINALE_API_KEY or (stored.api_key if stored else ""),
         api_secret=settings.FINALE_API_SECRET or (stored.api_secret if stored else ""),
     )
-    register_secret(creds.api_secret)
-    register_secret(creds.api_key)
     return creds
 
 
@@ -226,6 +224,9 @@ class FinaleClient:
             raise ConfigurationError("FINALE_ACCOUNT is not set (environment or admin)")
         if not credentials.api_key or not credentials.api_secret:
             raise ConfigurationError("The Finale API key and secret are not set (environment or admin)")
+        # Whatever Finale echoes back (an error page quoting the key) is masked from here on.
+        register_secret(credentials.api_secret)
+        register_secret(credentials.api_key)
         self.credentials = credentials
         self.timeout = (
             connect_timeout if connect_timeout is not None else settings.FINALE_CONNECT_TIMEOUT,

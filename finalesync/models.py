@@ -63,6 +63,8 @@ class DataTypeConfig(models.Model):
     lock_owner = models.CharField(max_length=100, blank=True)
     lock_expires_at = models.DateTimeField(null=True, blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
+    last_skip_reason = models.CharField(max_length=200, blank=True)
+    last_skipped_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

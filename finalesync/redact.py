@@ -40,11 +40,15 @@ def register_secret(value: str | None) -> None:
             _known.add(value)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def redact(text) -> str:
-    """Return `text` as a string with every known secret and secret-shaped fragment masked."""
+    """Return `text` as a string with every known secret and secret-shaped fragment masked, and control
+    characters (a NUL cannot even be stored in PostgreSQL) shown as escapes."""
     if text is None:
         return ""
-    text = str(text)
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
     with _lock:
         known = sorted(_known, key=len, reverse=True)
     for secret in known:

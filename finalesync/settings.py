@@ -75,6 +75,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 DATABASES["default"].setdefault("TEST", {})
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory: tests start real subprocesses (runsync, qcluster) that must see the same data.
+    DATABASES["default"]["TEST"]["NAME"] = str(VAR_DIR / "test.sqlite3")
 if env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"]["NAME"] = env.str("TEST_DATABASE_NAME")
 
@@ -143,3 +146,18 @@ Q_CLUSTER = {
 if env.str("REDIS_URL", default=""):
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = env.str("REDIS_URL")
+
+# --- Retry queue ----------------------------------------------------------------------------------------------
+RETRY_BASE_SECONDS = env.float("RETRY_BASE_SECONDS", default=5 * 60)
+RETRY_MAX_DELAY_SECONDS = env.float("RETRY_MAX_DELAY_SECONDS", default=2 * 3600)
+RETRY_JITTER = env.float("RETRY_JITTER", default=0.10)
+RETRY_MAX_RETRIES = env.int("RETRY_MAX_RETRIES", default=3)
+RETRY_BATCH_SIZE = env.int("RETRY_BATCH_SIZE", default=10)
+# Longer than the longest sync: a live worker never loses its item; a dead one's item comes back after this.
+RETRY_LEASE_SECONDS = env.int("RETRY_LEASE_SECONDS", default=30 * 60)
+
+# --- Cleanup (days to keep) -----------------------------------------------------------------------------------
+CLEANUP_RETRY_DAYS = env.int("CLEANUP_RETRY_DAYS", default=7)
+CLEANUP_FAILED_RETRY_DAYS = env.int("CLEANUP_FAILED_RETRY_DAYS", default=30)
+CLEANUP_FAILURE_LOG_DAYS = env.int("CLEANUP_FAILURE_LOG_DAYS", default=90)
+CLEANUP_SYNC_RUN_DAYS = env.int("CLEANUP_SYNC_RUN_DAYS", default=90)

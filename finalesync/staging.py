@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import CharField, DateTimeField, JSONField, TextField
 
 from .datatypes.base import BadRow, DataType, Record
@@ -41,13 +41,17 @@ class Staging:
     Use as a context manager: the table is dropped on exit whatever happened.
     """
 
-    def __init__(self, datatype: DataType):
+    def __init__(self, datatype: DataType, *, with_stamps: bool = False):
         self.datatype = datatype
         self.model = datatype.model
         self.live = qn(self.model._meta.db_table)
         fields = [self.model._meta.get_field(name) for name in datatype.fields]
         self.data_columns = [f.column for f in fields]
         self.columns = ["natural_key", *self.data_columns, "extra", "row_hash"]
+        # A restore brings rows back with their own created/updated times; a sync stamps them itself.
+        self.with_stamps = with_stamps
+        if with_stamps:
+            self.columns += ["created_at", "updated_at"]
         self.nullable = {f.column for f in fields if f.null}
         self._text_columns = ["natural_key", "row_hash"] + [
             f.column for f in fields if isinstance(f, (CharField, TextField)) and not f.null
@@ -117,10 +121,13 @@ class Staging:
     def write_raw(self, rows: Iterable[tuple]) -> None:
         """Write tuples in `columns + [line_no, bad]` order, values already in database form."""
         names = [*self.columns, "line_no", "bad"]
-        if connection.vendor == "postgresql":
-            self._copy(rows, names)
-        else:
-            self._insert(rows, names)
+        # Its own transaction (a savepoint when nested): a stream that breaks mid-COPY must not leave the
+        # caller's transaction aborted.
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                self._copy(rows, names)
+            else:
+                self._insert(rows, names)
 
     def _copy(self, rows, names):
         force = ", ".join(qn(c) for c in self._text_columns)
@@ -223,11 +230,14 @@ class Staging:
                 not_live = ""
             cols = ", ".join(qn(c) for c in self.columns)
             select = ", ".join(f"s.{qn(c)}" for c in self.columns)
-            cursor.execute(
-                f"INSERT INTO {live} ({cols}, created_at, updated_at) SELECT {select}, %s, %s FROM {t} s "
-                f"WHERE s.bad = 0 {not_live}",
-                [stamp, stamp],
-            )
+            if self.with_stamps:
+                insert, params = f"INSERT INTO {live} ({cols}) SELECT {select} FROM {t} s", []
+            else:
+                insert = (
+                    f"INSERT INTO {live} ({cols}, created_at, updated_at) SELECT {select}, %s, %s FROM {t} s"
+                )
+                params = [stamp, stamp]
+            cursor.execute(f"{insert} WHERE s.bad = 0 {not_live}", params)
             counts.created = cursor.rowcount
         counts.unchanged = good - counts.created - counts.updated
         return counts

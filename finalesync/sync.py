@@ -64,6 +64,8 @@ class SyncResult:
     backup_id: int | None = None
     restored_backup_id: int | None = None
     retry_at: str | None = None
+    retry_after_seconds: float | None = None
+    trigger: str = ""
     bad_examples: list = field(default_factory=list)
 
     @property
@@ -129,7 +131,9 @@ def sync_data_type(
     run = SyncRun.objects.create(
         data_type=data_type, trigger=trigger, triggered_by=user, forced=force, started_at=now
     )
-    result = SyncResult(data_type=data_type, outcome=SyncRun.Outcome.RUNNING, run_id=run.pk)
+    result = SyncResult(
+        data_type=data_type, outcome=SyncRun.Outcome.RUNNING, run_id=run.pk, trigger=str(trigger)
+    )
 
     from .locks import type_lock
 
@@ -138,7 +142,7 @@ def sync_data_type(
             result.outcome = SyncRun.Outcome.SKIPPED
             result.skip_reason = f"another worker is syncing {data_type} right now"
         else:
-            DataTypeConfig.objects.filter(pk=config.pk).update(last_run_at=now)
+            DataTypeConfig.objects.filter(pk=config.pk).update(last_run_at=now, last_skip_reason="")
             try:
                 _run(
                     datatype,
@@ -284,6 +288,7 @@ def _handle_failure(datatype: DataType, config, run, result: SyncResult, exc: Ex
     result.recoverable = classification.recoverable
     result.advice = error.advice if error else "An unexpected error; see the server log."
     result.outcome = SyncRun.Outcome.FAILED
+    result.retry_after_seconds = getattr(error, "retry_after", None)
 
     backup_available = backups.latest_backup(datatype.name, good_only=True) is not None
     recovery_attempted = recovery_succeeded = False

@@ -72,7 +72,7 @@ def backup_current(
             Backup.objects.filter(pk=latest.pk).update(is_good=True)
             latest.is_good = True
         return latest, False
-    staging = Staging(datatype)
+    staging = Staging(datatype, with_stamps=True)
     with transaction.atomic():
         backup = Backup.objects.create(
             data_type=datatype.name,
@@ -154,13 +154,19 @@ def stage_backup(backup: Backup, staging: Staging) -> int:
     missing = {"natural_key", "row_hash"} - set(position)
     if missing:
         raise ValueError(f"backup #{backup.pk} lacks columns {sorted(missing)}")
-    picks = [(position.get(col), col in staging.nullable or col == "extra") for col in staging.columns]
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    # A column the backup lacks (added by a later migration) gets its empty value; stamps get "now".
+    defaults = {"created_at": now, "updated_at": now}
+    picks = [
+        (position.get(col), col in staging.nullable or col == "extra", defaults.get(col, ""))
+        for col in staging.columns
+    ]
 
     def rows():
         for line, row in enumerate(reader, start=1):
             values = []
-            for index, nullable in picks:
-                value = row[index] if index is not None else ""
+            for index, nullable, default in picks:
+                value = row[index] if index is not None else default
                 values.append(None if (nullable and value == "") else value)
             yield (*values, line, 0)
 
@@ -210,5 +216,6 @@ def prune_backups(*, data_type: str, keep_count: int, keep_days: int, now=None) 
     old = Backup.objects.filter(data_type=data_type, created_at__lt=now - timedelta(days=keep_days)).exclude(
         id__in=keep_ids
     )
-    deleted, _ = old.delete()
-    return deleted
+    count = old.count()
+    old.delete()
+    return count

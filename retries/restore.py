@@ -19,7 +19,7 @@ from .models import Backup
 def apply_backup(*, backup: Backup, datatype: DataType) -> ApplyCounts:
     """Make the live rows of `datatype` equal to `backup`, all or nothing. The caller holds the type lock
     (or is the sync that holds it). Raises VerificationFailed when the result does not match the backup."""
-    with Staging(datatype) as staging:
+    with Staging(datatype, with_stamps=True) as staging:
         staged = backups.stage_backup(backup, staging)
         with transaction.atomic():
             counts = staging.apply(now=timezone.now(), good=staged)
@@ -77,8 +77,40 @@ def restore_backup(*, backup_id: int, user: str = "system", reason: str = ""):
                 )
                 run.item_count = backup.row_count
                 # A person chose these rows: they are now the good state a later rollback returns to.
-                run.details = {**run.details, "undo_backup": undo.pk if undo else None, "content_checksum": backup.checksum}
+                run.details = {
+                    **run.details,
+                    "undo_backup": undo.pk if undo else None,
+                    "content_checksum": backup.checksum,
+                }
     run.finished_at = timezone.now()
     run.duration_ms = int((time.monotonic() - started) * 1000)
     run.save()
     return run
+
+
+def restore_latest_good(*, data_type: str, user: str = "system"):
+    """Restore `data_type` to its latest good backup (the retry queue's 'restore' operation). Returns a
+    result with `outcome`, `error`, `error_code`, `recoverable` like a SyncResult."""
+    from finalesync.sync import SyncResult
+
+    backup = backups.latest_backup(data_type, good_only=True)
+    if backup is None:
+        return SyncResult(
+            data_type=data_type,
+            outcome="failed",
+            error="no good backup to restore",
+            error_code="no_backup",
+            recoverable=False,
+        )
+    run = restore_backup(backup_id=backup.pk, user=user, reason="retry of a failed restore")
+    return SyncResult(
+        data_type=data_type,
+        outcome=run.outcome,
+        item_count=run.item_count,
+        error=run.error or None,
+        error_code=run.error_code or None,
+        # A restore that failed on our own database (a lock, a timeout) is worth another go.
+        recoverable=None if run.outcome == "success" else True,
+        run_id=run.pk,
+        trigger="retry",
+    )

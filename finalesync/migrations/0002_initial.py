@@ -5,22 +5,27 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('finalesync', '0001_initial'),
-        ('retries', '0001_initial'),
+        ("finalesync", "0001_initial"),
+        ("retries", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='syncrun',
-            name='backup',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='retries.backup'),
+            model_name="syncrun",
+            name="backup",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="retries.backup",
+            ),
         ),
         migrations.AddIndex(
-            model_name='syncrun',
-            index=models.Index(fields=['data_type', '-started_at'], name='syncrun_type_started'),
+            model_name="syncrun",
+            index=models.Index(fields=["data_type", "-started_at"], name="syncrun_type_started"),
         ),
     ]

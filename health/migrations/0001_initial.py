@@ -5,31 +5,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='ConnectionHealth',
+            name="ConnectionHealth",
             fields=[
-                ('data_type', models.CharField(max_length=50, primary_key=True, serialize=False)),
-                ('status', models.CharField(choices=[('healthy', 'Healthy'), ('degraded', 'Degraded'), ('unhealthy', 'Unhealthy'), ('unknown', 'Unknown')], default='unknown', max_length=20)),
-                ('last_check_time', models.DateTimeField(default=django.utils.timezone.now)),
-                ('item_count', models.IntegerField(default=0)),
-                ('error_message', models.TextField(blank=True, null=True)),
-                ('consecutive_failures', models.IntegerField(default=0)),
-                ('last_success_time', models.DateTimeField(blank=True, null=True)),
-                ('last_failure_time', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("data_type", models.CharField(max_length=50, primary_key=True, serialize=False)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("healthy", "Healthy"),
+                            ("degraded", "Degraded"),
+                            ("unhealthy", "Unhealthy"),
+                            ("unknown", "Unknown"),
+                        ],
+                        default="unknown",
+                        max_length=20,
+                    ),
+                ),
+                ("last_check_time", models.DateTimeField(default=django.utils.timezone.now)),
+                ("item_count", models.IntegerField(default=0)),
+                ("error_message", models.TextField(blank=True, null=True)),
+                ("consecutive_failures", models.IntegerField(default=0)),
+                ("last_success_time", models.DateTimeField(blank=True, null=True)),
+                ("last_failure_time", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'verbose_name': 'connection health',
-                'verbose_name_plural': 'connection health',
-                'db_table': 'sync_connection_health',
-                'ordering': ['data_type'],
+                "verbose_name": "connection health",
+                "verbose_name_plural": "connection health",
+                "db_table": "sync_connection_health",
+                "ordering": ["data_type"],
             },
         ),
     ]

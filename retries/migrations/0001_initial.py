@@ -6,79 +6,142 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('finalesync', '0001_initial'),
+        ("finalesync", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Backup',
+            name="Backup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('data_type', models.CharField(db_index=True, max_length=50)),
-                ('reason', models.CharField(choices=[('pre_sync', 'before a sync'), ('post_sync', 'after a successful sync'), ('pre_restore', 'before a restore'), ('manual', 'manual')], default='pre_sync', max_length=20)),
-                ('row_count', models.IntegerField()),
-                ('checksum', models.CharField(max_length=64)),
-                ('size_bytes', models.BigIntegerField(default=0)),
-                ('columns', models.JSONField(default=list)),
-                ('is_good', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('sync_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='finalesync.syncrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("data_type", models.CharField(db_index=True, max_length=50)),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("pre_sync", "before a sync"),
+                            ("post_sync", "after a successful sync"),
+                            ("pre_restore", "before a restore"),
+                            ("manual", "manual"),
+                        ],
+                        default="pre_sync",
+                        max_length=20,
+                    ),
+                ),
+                ("row_count", models.IntegerField()),
+                ("checksum", models.CharField(max_length=64)),
+                ("size_bytes", models.BigIntegerField(default=0)),
+                ("columns", models.JSONField(default=list)),
+                ("is_good", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "sync_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="finalesync.syncrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='BackupChunk',
+            name="BackupChunk",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.IntegerField()),
-                ('data', models.BinaryField()),
-                ('backup', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='chunks', to='retries.backup')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.IntegerField()),
+                ("data", models.BinaryField()),
+                (
+                    "backup",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="chunks",
+                        to="retries.backup",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['backup', 'seq'],
+                "ordering": ["backup", "seq"],
             },
         ),
         migrations.CreateModel(
-            name='FailureLog',
+            name="FailureLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('data_type', models.CharField(db_index=True, max_length=50)),
-                ('error_message', models.TextField()),
-                ('error_code', models.CharField(blank=True, max_length=50)),
-                ('error_details', models.JSONField(blank=True, default=dict)),
-                ('recoverable', models.BooleanField(null=True)),
-                ('record_count', models.IntegerField(default=0, help_text='Rows received from Finale before it failed.')),
-                ('duration_ms', models.IntegerField(default=0)),
-                ('trigger', models.CharField(max_length=20)),
-                ('backup_available', models.BooleanField(default=False)),
-                ('recovery_attempted', models.BooleanField(default=False)),
-                ('recovery_succeeded', models.BooleanField(null=True)),
-                ('rolled_back', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('backup', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='retries.backup')),
-                ('sync_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='failure_logs', to='finalesync.syncrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("data_type", models.CharField(db_index=True, max_length=50)),
+                ("error_message", models.TextField()),
+                ("error_code", models.CharField(blank=True, max_length=50)),
+                ("error_details", models.JSONField(blank=True, default=dict)),
+                ("recoverable", models.BooleanField(null=True)),
+                (
+                    "record_count",
+                    models.IntegerField(default=0, help_text="Rows received from Finale before it failed."),
+                ),
+                ("duration_ms", models.IntegerField(default=0)),
+                ("trigger", models.CharField(max_length=20)),
+                ("backup_available", models.BooleanField(default=False)),
+                ("recovery_attempted", models.BooleanField(default=False)),
+                ("recovery_succeeded", models.BooleanField(null=True)),
+                ("rolled_back", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                (
+                    "backup",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="retries.backup",
+                    ),
+                ),
+                (
+                    "sync_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="failure_logs",
+                        to="finalesync.syncrun",
+                    ),
+                ),
             ],
             options={
-                'db_table': 'sync_failure_logs',
-                'ordering': ['-created_at'],
+                "db_table": "sync_failure_logs",
+                "ordering": ["-created_at"],
             },
         ),
         migrations.AddIndex(
-            model_name='backup',
-            index=models.Index(fields=['data_type', '-created_at'], name='backup_type_created'),
+            model_name="backup",
+            index=models.Index(fields=["data_type", "-created_at"], name="backup_type_created"),
         ),
         migrations.AddConstraint(
-            model_name='backupchunk',
-            constraint=models.UniqueConstraint(fields=('backup', 'seq'), name='backupchunk_unique_seq'),
+            model_name="backupchunk",
+            constraint=models.UniqueConstraint(fields=("backup", "seq"), name="backupchunk_unique_seq"),
         ),
         migrations.AddIndex(
-            model_name='failurelog',
-            index=models.Index(fields=['data_type', '-created_at'], name='failure_type_created'),
+            model_name="failurelog",
+            index=models.Index(fields=["data_type", "-created_at"], name="failure_type_created"),
         ),
     ]

@@ -26,7 +26,9 @@ class Command(BaseCommand):
                 f"restore of backup #{backup_id} {run.outcome}: {run.error or run.skip_reason}"
             )
         undo = run.details.get("undo_backup")
-        undo_hint = f"To undo: python manage.py restorebackup {undo}" if undo else "The table was empty before."
+        undo_hint = (
+            f"To undo: python manage.py restorebackup {undo}" if undo else "The table was empty before."
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Restored {run.data_type} to backup #{backup_id}: {run.item_count:,} rows "

@@ -8,6 +8,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from finalesync.cycle import skip_reason
 from finalesync.datatypes import registry
 from finalesync.models import SyncRun
 from finalesync.sync import Progress, ensure_configs, sync_data_type
@@ -132,21 +133,6 @@ class Command(BaseCommand):
                 note,
             )
         Console(file=self.stdout, width=160).print(table)
-
-
-def skip_reason(config, now) -> str | None:
-    """Why the default run (no types named, not forced) leaves a type alone, or None when it is due."""
-    if not config.enabled:
-        return "disabled"
-    if config.paused:
-        return "paused"
-    if config.is_snoozed(now):
-        return f"snoozed until {config.snoozed_until:%Y-%m-%d %H:%M}"
-    if config.needs_attention:
-        return "waiting for a person after a non-recoverable failure (use --force or fix and resume)"
-    if not config.is_due(now):
-        return f"not due until {config.next_run_at():%H:%M}"
-    return None
 
 
 def skipped(name, reason):

@@ -1,0 +1,506 @@
+"""The Finale simulator over real HTTP on loopback: the surface of finale-api.md, determinism, sizes, every
+fault, mutations and the control endpoints. No database is used."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import time
+from datetime import datetime
+
+import pytest
+import requests
+
+from finalesync.simulator import (
+    BOM_HEADER,
+    FAULT_KINDS,
+    HTTP_FAULTS,
+    INVENTORY_HEADER,
+    JUNK_VENDOR_ROWS,
+    ORDER_FIELDS,
+    VENDOR_HEADER,
+    FinaleSimulator,
+)
+
+CSV_TYPES = ("inventory", "vendors", "boms")
+KEY_COLUMN = {"inventory": "Product ID", "vendors": "Name", "boms": "Product ID"}
+HEADERS = {"inventory": INVENTORY_HEADER, "vendors": VENDOR_HEADER, "boms": BOM_HEADER}
+TIMEOUT = 10
+
+
+@pytest.fixture
+def fsim():
+    with FinaleSimulator(port=0, rows=200, seed=11, slow_seconds=2.0) as simulator:
+        yield simulator
+
+
+def get(sim: FinaleSimulator, data_type: str, **kwargs) -> requests.Response:
+    url = sim.orders_url if data_type == "purchase_orders" else sim.report_url(data_type)
+    kwargs.setdefault("timeout", TIMEOUT)
+    return requests.get(url, auth=(sim.api_key, sim.api_secret), **kwargs)
+
+
+def parse_csv(body: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
+
+
+def split_report(rows: list[list[str]], header: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Return (header, data rows): the header is the first row equal to `header` (after the preamble)."""
+    for n, row in enumerate(rows):
+        if row == header:
+            return row, rows[n + 1 :]
+    raise AssertionError(f"header {header[:3]}... not found in {rows[:3]}")
+
+
+def orders_filter(spec: dict) -> dict:
+    return {"filter": base64.b64encode(json.dumps(spec).encode()).decode()}
+
+
+# --- surface -----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("data_type", [*CSV_TYPES, "purchase_orders"])
+def test_every_finale_url_requires_the_key_and_secret(fsim, data_type):
+    url = fsim.orders_url if data_type == "purchase_orders" else fsim.report_url(data_type)
+    assert requests.get(url, timeout=TIMEOUT).status_code == 401
+    assert requests.get(url, auth=(fsim.api_key, "wrong"), timeout=TIMEOUT).status_code == 401
+    assert requests.get(url, auth=("wrong", fsim.api_secret), timeout=TIMEOUT).status_code == 401
+    assert get(fsim, data_type).status_code == 200
+    assert fsim.requests_served[data_type] == 4
+
+
+def test_unknown_account_or_report_id_is_404(fsim):
+    auth = (fsim.api_key, fsim.api_secret)
+    wrong_account = fsim.report_url("inventory").replace("/demo/", "/other/")
+    wrong_report = fsim.report_url("inventory").replace("/100001/", "/999999/")
+    assert requests.get(wrong_account, auth=auth, timeout=TIMEOUT).status_code == 404
+    assert requests.get(wrong_report, auth=auth, timeout=TIMEOUT).status_code == 404
+    assert requests.get(f"{fsim.base_url}/other/api/order/", auth=auth, timeout=TIMEOUT).status_code == 404
+
+
+def test_report_is_streamed_utf8_csv_with_bom_and_crlf(fsim):
+    r = get(fsim, "inventory")
+    assert r.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert r.headers["Transfer-Encoding"] == "chunked"
+    assert "Content-Length" not in r.headers
+    assert r.content.startswith(b"\xef\xbb\xbfInventory report\r\n\r\nProduct ID,Description,")
+    assert r.content.endswith(b"\r\n")
+    text = r.content.decode("utf-8-sig")
+    # Names with commas and embedded quotes come out quoted, the csv way.
+    assert '"' in text and ',"' in text
+    rows = parse_csv(r.content)
+    header, data = split_report(rows, INVENTORY_HEADER)
+    assert rows[0] == ["Inventory report"] and rows[1] == []
+    assert any("," in row[1] for row in data)
+    assert any('"' in row[1] for row in data)
+    assert all(len(row) == len(header) for row in data)
+
+
+def test_inventory_values_look_like_finale(fsim):
+    _, data = split_report(parse_csv(get(fsim, "inventory").content), INVENTORY_HEADER)
+    skus = [row[0] for row in data]
+    assert skus[:2] == ["SKU-000000", "SKU-000001"] and len(set(skus)) == len(skus)
+    col = {name: n for n, name in enumerate(INVENTORY_HEADER)}
+    assert {row[col["Status"]] for row in data} == {"Active", "Inactive"}
+    stock = [row[col["Units in stock"]] for row in data]
+    assert "" in stock and any("," in s for s in stock)
+    assert any(row[col["Unit Cost"]].startswith("$") for row in data)
+    vendor_names = {row[0] for row in split_report(parse_csv(get(fsim, "vendors").content), VENDOR_HEADER)[1]}
+    suppliers = {row[col["Primary supplier"]] for row in data} - {""}
+    assert suppliers and suppliers <= vendor_names
+
+
+@pytest.mark.parametrize("data_type", CSV_TYPES)
+def test_report_sizes_honour_the_configured_counts(data_type):
+    counts = {"inventory": 321, "vendors": 17, "boms": 40, "purchase_orders": 33}
+    with FinaleSimulator(seed=5, counts=counts) as sim:
+        _, data = split_report(parse_csv(get(sim, data_type).content), HEADERS[data_type])
+        expected = {"inventory": 321, "vendors": 17 + JUNK_VENDOR_ROWS, "boms": sim.data_rows("boms")}
+        assert len(data) == expected[data_type] == sim.data_rows(data_type)
+        orders = get(sim, "purchase_orders").json()
+        assert len(orders["orderId"]) == 33
+
+
+def test_default_sizes_derive_from_rows():
+    sim = FinaleSimulator(rows=1000)
+    assert sim.counts == {"inventory": 1000, "vendors": 50, "boms": 100, "purchase_orders": 100}
+    assert FinaleSimulator(rows=10).counts == {"inventory": 10, "vendors": 3, "boms": 2, "purchase_orders": 5}
+
+
+def test_same_seed_gives_byte_identical_bodies_and_another_seed_does_not():
+    bodies = []
+    for seed in (3, 3, 4):
+        with FinaleSimulator(rows=300, seed=seed) as sim:
+            bodies.append([get(sim, t).content for t in (*CSV_TYPES, "purchase_orders")])
+    assert bodies[0] == bodies[1]
+    assert all(a != b for a, b in zip(bodies[0], bodies[2], strict=True))
+
+
+def test_rows_stay_the_same_when_the_data_set_grows():
+    with FinaleSimulator(seed=9, counts={"inventory": 50, "vendors": 10}) as small:
+        few = parse_csv(get(small, "inventory").content)
+    with FinaleSimulator(seed=9, counts={"inventory": 500, "vendors": 10}) as big:
+        many = parse_csv(get(big, "inventory").content)
+    assert many[: len(few)] == few
+
+
+def test_vendor_report_has_unique_names_and_two_junk_rows(fsim):
+    rows = parse_csv(get(fsim, "vendors").content)
+    assert rows[0] == VENDOR_HEADER  # no preamble on vendors
+    names = [row[0] for row in rows[1:]]
+    real = [n for n in names if n not in ("", "--")]
+    assert names.count("--") == 1 and names.count("") == 1
+    assert len(real) == len(set(real)) == fsim.counts["vendors"]
+    state = requests.get(f"{fsim.base_url}/_sim/state", timeout=TIMEOUT).json()
+    assert state["junk_rows"] == JUNK_VENDOR_ROWS == 2
+
+
+def test_bom_header_has_multiline_cell_and_two_description_columns(fsim):
+    rows = parse_csv(get(fsim, "boms").content)
+    assert rows[0] == ["Bill of materials"]
+    header = rows[1]
+    assert header == BOM_HEADER
+    assert "\n" in header[2] and " ".join(header[2].split()) == "Potential Build Qty"
+    assert header.count("Description") == 2
+
+
+def test_bom_rows_are_hierarchical_with_unique_inventory_components(fsim):
+    _, data = split_report(parse_csv(get(fsim, "boms").content), BOM_HEADER)
+    inventory = {
+        row[0] for row in split_report(parse_csv(get(fsim, "inventory").content), INVENTORY_HEADER)[1]
+    }
+    assert data[0][0], "the first line must name its parent"
+    keys, parents, parent = set(), set(), None
+    for row in data:
+        if row[0]:
+            parent = row[0]
+            assert row[1] and row[2] and parent not in parents
+            parents.add(parent)
+        else:
+            assert row[:3] == ["", "", ""]
+        assert row[4] in inventory and parent in inventory and row[4] != parent
+        assert (parent, row[4]) not in keys
+        keys.add((parent, row[4]))
+    assert len(parents) == fsim.counts["boms"]
+    assert len(keys) == len(data) > len(parents)
+
+
+def test_orders_are_column_major_with_equal_arrays_and_every_type_even_when_filtered_by_type(fsim):
+    r = get(
+        fsim, "purchase_orders", params=orders_filter({"orderTypeId": ["PURCHASE_ORDER", "PURCHASE_ORDER"]})
+    )
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/json"
+    orders = r.json()
+    assert list(orders) == list(ORDER_FIELDS)
+    assert {len(v) for v in orders.values()} == {fsim.counts["purchase_orders"]}
+    assert set(orders["orderTypeId"]) == {"PURCHASE_ORDER", "SALES_ORDER", "TRANSFER_ORDER"}
+    assert set(orders["statusId"]) <= {"ORDER_CREATED", "ORDER_LOCKED", "ORDER_COMPLETED", "ORDER_CANCELLED"}
+    assert len(set(orders["orderId"])) == len(orders["orderId"])
+    for oid, url in zip(orders["orderId"], orders["orderUrl"], strict=True):
+        assert url == f"/demo/api/order/{oid}"
+    for value in orders["lastUpdatedDate"]:
+        datetime.fromisoformat(value)
+    for otype, roles, items in zip(
+        orders["orderTypeId"], orders["orderRoleList"], orders["orderItemList"], strict=True
+    ):
+        assert 1 <= len(items) <= 8
+        assert all(item["productId"].startswith("SKU-") and item["quantity"] > 0 for item in items)
+        if otype == "PURCHASE_ORDER":
+            assert roles[0]["roleTypeId"] == "SUPPLIER" and roles[0]["partyId"]
+
+
+def test_orders_last_updated_filter_selects_a_window_and_rejects_more_than_30_days(fsim):
+    window = ["2026-10-01T00:00:00", "2026-10-30T00:00:00"]
+    orders = get(fsim, "purchase_orders", params=orders_filter({"lastUpdatedDate": window})).json()
+    everything = get(fsim, "purchase_orders").json()
+    inside = [d for d in everything["lastUpdatedDate"] if window[0] <= d <= window[1]]
+    assert sorted(orders["lastUpdatedDate"]) == sorted(inside) and inside
+    too_wide = orders_filter({"lastUpdatedDate": ["2026-01-01T00:00:00", "2026-03-01T00:00:00"]})
+    r = get(fsim, "purchase_orders", params=too_wide)
+    assert r.status_code == 400 and "30 days" in r.text
+    assert get(fsim, "purchase_orders", params={"filter": "%%not-base64"}).status_code == 400
+
+
+# --- faults --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("data_type", ["inventory", "purchase_orders"])
+@pytest.mark.parametrize("kind", sorted(HTTP_FAULTS))
+def test_http_fault_returns_that_status_with_a_short_body(fsim, data_type, kind):
+    fsim.set_fault(data_type, kind)
+    r = get(fsim, data_type)
+    assert r.status_code == HTTP_FAULTS[kind]
+    assert 0 < len(r.content) < 500
+    assert (r.headers.get("Retry-After") == "120") == (kind == "http_429")
+
+
+def test_fault_on_one_type_leaves_the_others_alone(fsim):
+    fsim.set_fault("inventory", "http_500")
+    assert get(fsim, "inventory").status_code == 500
+    assert get(fsim, "vendors").status_code == 200
+    fsim.clear_faults("inventory")
+    assert get(fsim, "inventory").status_code == 200
+
+
+@pytest.mark.parametrize("data_type", ["inventory", "purchase_orders"])
+def test_slow_fault_trips_a_client_read_timeout(fsim, data_type):
+    fsim.set_fault(data_type, "slow")
+    started = time.monotonic()
+    with pytest.raises(requests.Timeout):
+        get(fsim, data_type, timeout=(2, 0.5))
+    assert time.monotonic() - started < 1.5
+
+
+@pytest.mark.parametrize("data_type", [*CSV_TYPES, "purchase_orders"])
+def test_reset_fault_breaks_the_body_after_the_headers(fsim, data_type):
+    fsim.set_fault(data_type, "reset")
+    r = get(fsim, data_type, stream=True)
+    assert r.status_code == 200
+    with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.exceptions.ConnectionError)):
+        r.content  # noqa: B018 - reading the body is the point
+
+
+@pytest.mark.parametrize("data_type", CSV_TYPES)
+def test_truncated_fault_ends_inside_a_row_of_a_complete_response(fsim, data_type):
+    fsim.set_fault(data_type, "truncated")
+    r = get(fsim, data_type)
+    assert r.status_code == 200  # the chunked response itself ended properly
+    text = r.content.decode("utf-8-sig")
+    assert not text.endswith("\r\n")
+    last = text[text.rfind("\r\n") + 2 :]
+    unterminated_quote = last.count('"') % 2 == 1
+    assert unterminated_quote or len(next(csv.reader([last]))) < len(HEADERS[data_type])
+    assert len(parse_csv(r.content)) < fsim.data_rows(data_type)
+
+
+def test_truncated_inventory_is_cut_inside_a_quoted_field(fsim):
+    fsim.set_fault("inventory", "truncated")
+    text = get(fsim, "inventory").content.decode("utf-8-sig")
+    assert text[text.rfind("\r\n") + 2 :].count('"') % 2 == 1
+
+
+def test_truncated_orders_are_not_valid_json(fsim):
+    fsim.set_fault("purchase_orders", "truncated")
+    r = get(fsim, "purchase_orders")
+    assert r.status_code == 200 and r.content.startswith(b'{"orderId": [')
+    with pytest.raises(ValueError):
+        json.loads(r.content)
+
+
+@pytest.mark.parametrize("data_type", [*CSV_TYPES, "purchase_orders"])
+def test_empty_fault_is_a_200_with_no_body(fsim, data_type):
+    fsim.set_fault(data_type, "empty")
+    r = get(fsim, data_type)
+    assert r.status_code == 200 and r.content == b"" and r.headers["Content-Length"] == "0"
+
+
+@pytest.mark.parametrize("data_type", CSV_TYPES)
+def test_header_only_fault_has_the_header_and_no_rows(fsim, data_type):
+    fsim.set_fault(data_type, "header_only")
+    rows = parse_csv(get(fsim, data_type).content)
+    assert rows[-1] == HEADERS[data_type]
+
+
+def test_header_only_orders_have_every_key_and_empty_arrays(fsim):
+    fsim.set_fault("purchase_orders", "header_only")
+    assert get(fsim, "purchase_orders").json() == {f: [] for f in ORDER_FIELDS}
+
+
+@pytest.mark.parametrize("data_type", [*CSV_TYPES, "purchase_orders"])
+def test_html_fault_is_a_login_page_with_status_200(fsim, data_type):
+    fsim.set_fault(data_type, "html")
+    r = get(fsim, data_type)
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+    assert r.text.startswith("<!DOCTYPE html>") and "Sign in" in r.text and "password" in r.text
+
+
+@pytest.mark.parametrize("data_type", CSV_TYPES)
+def test_missing_column_fault_drops_the_key_column_only(fsim, data_type):
+    fsim.set_fault(data_type, "missing_column")
+    rows = parse_csv(get(fsim, data_type).content)
+    header, data = split_report(rows, HEADERS[data_type][1:])
+    assert KEY_COLUMN[data_type] not in header[:1] and KEY_COLUMN[data_type] != header[0]
+    assert len(data) == fsim.data_rows(data_type)
+    assert all(len(row) == len(header) for row in data)
+
+
+def test_missing_column_orders_have_no_order_id(fsim):
+    fsim.set_fault("purchase_orders", "missing_column")
+    orders = get(fsim, "purchase_orders").json()
+    assert "orderId" not in orders and list(orders) == list(ORDER_FIELDS[1:])
+
+
+@pytest.mark.parametrize("data_type", [*CSV_TYPES, "purchase_orders"])
+def test_garbage_fault_is_binary_junk_with_status_200(fsim, data_type):
+    fsim.set_fault(data_type, "garbage")
+    r = get(fsim, data_type)
+    assert r.status_code == 200 and len(r.content) == 64 * 1024 and b"\x00" in r.content
+    with pytest.raises(UnicodeDecodeError):
+        r.content.decode("utf-8")
+
+
+def test_drop_60_fault_serves_about_40_percent_of_the_same_rows():
+    with FinaleSimulator(rows=2000, seed=2, counts={"boms": 300}) as sim:
+        full = split_report(parse_csv(get(sim, "inventory").content), INVENTORY_HEADER)[1]
+        full_boms = split_report(parse_csv(get(sim, "boms").content), BOM_HEADER)[1]
+        full_orders = get(sim, "purchase_orders").json()
+        for t in ("inventory", "boms", "purchase_orders"):
+            sim.set_fault(t, "drop_60")
+        part = split_report(parse_csv(get(sim, "inventory").content), INVENTORY_HEADER)[1]
+        part_boms = split_report(parse_csv(get(sim, "boms").content), BOM_HEADER)[1]
+        part_orders = get(sim, "purchase_orders").json()
+    assert 0.3 < len(part) / len(full) < 0.5
+    assert all(row in full for row in part[:50])
+    assert 0.25 < sum(1 for r in part_boms if r[0]) / sum(1 for r in full_boms if r[0]) < 0.55
+    assert 0.25 < len(part_orders["orderId"]) / len(full_orders["orderId"]) < 0.55
+    assert set(part_orders["orderId"]) < set(full_orders["orderId"])
+
+
+def test_unequal_arrays_fault_makes_one_order_array_shorter(fsim):
+    fsim.set_fault("purchase_orders", "unequal_arrays")
+    lengths = {k: len(v) for k, v in get(fsim, "purchase_orders").json().items()}
+    assert sorted(set(lengths.values())) == [
+        fsim.counts["purchase_orders"] - 1,
+        fsim.counts["purchase_orders"],
+    ]
+    assert list(lengths.values()).count(fsim.counts["purchase_orders"] - 1) == 1
+
+
+@pytest.mark.parametrize("data_type", CSV_TYPES)
+def test_unequal_arrays_cannot_be_set_on_a_report(fsim, data_type):
+    with pytest.raises(ValueError, match="only to purchase_orders"):
+        fsim.set_fault(data_type, "unequal_arrays")
+
+
+def test_unknown_fault_kind_or_type_is_refused_with_the_valid_choices(fsim):
+    with pytest.raises(ValueError, match="valid kinds: http_401"):
+        fsim.set_fault("inventory", "http_418")
+    with pytest.raises(ValueError, match="valid types: inventory"):
+        fsim.set_fault("products", "http_500")
+    assert "drop_60" in FAULT_KINDS and len(FAULT_KINDS) == 18
+
+
+# --- mutations -----------------------------------------------------------------------------------------------
+def test_mutate_changes_about_ratio_of_inventory_rows_and_keeps_keys():
+    with FinaleSimulator(rows=4000, seed=8) as sim:
+        before = split_report(parse_csv(get(sim, "inventory").content), INVENTORY_HEADER)[1]
+        assert sim.mutate("inventory", ratio=0.1) == 1
+        after = split_report(parse_csv(get(sim, "inventory").content), INVENTORY_HEADER)[1]
+    assert [r[0] for r in before] == [r[0] for r in after]
+    changed = [(a, b) for a, b in zip(before, after, strict=True) if a != b]
+    assert 0.08 < len(changed) / len(before) < 0.12
+    stock, cost = INVENTORY_HEADER.index("Units in stock"), INVENTORY_HEADER.index("Unit Cost")
+    assert all(a[stock] != b[stock] and a[cost] != b[cost] for a, b in changed)
+    assert all(a[1] == b[1] for a, b in changed)  # descriptions are not what changes
+
+
+def test_mutate_changes_vendor_phone_and_notes_and_bom_quantities(fsim):
+    vendors_before = parse_csv(get(fsim, "vendors").content)
+    boms_before = parse_csv(get(fsim, "boms").content)
+    fsim.mutate("vendors", ratio=0.5)
+    fsim.mutate("boms", ratio=0.5)
+    vendors_after = parse_csv(get(fsim, "vendors").content)
+    boms_after = parse_csv(get(fsim, "boms").content)
+    changed_vendors = [(a, b) for a, b in zip(vendors_before, vendors_after, strict=True) if a != b]
+    assert changed_vendors and all(
+        a[0] == b[0] and a[3] != b[3] and a[11] != b[11] for a, b in changed_vendors
+    )
+    changed_lines = [(a, b) for a, b in zip(boms_before, boms_after, strict=True) if a != b]
+    assert changed_lines and all(a[4] == b[4] and a[3] != b[3] for a, b in changed_lines)
+
+
+def test_mutated_orders_get_a_new_status_and_last_updated_date(fsim):
+    before = get(fsim, "purchase_orders").json()
+    fsim.mutate("purchase_orders", ratio=0.3, at="2026-11-20T10:00:00")
+    after = get(fsim, "purchase_orders").json()
+    assert after["orderId"] == before["orderId"]
+    changed = [n for n, d in enumerate(after["lastUpdatedDate"]) if d == "2026-11-20T10:00:00"]
+    assert changed
+    for n in changed:
+        assert after["statusId"][n] != before["statusId"][n]
+        assert [i["productId"] for i in after["orderItemList"][n]] == [
+            i["productId"] for i in before["orderItemList"][n]
+        ]
+        assert after["orderItemList"][n] != before["orderItemList"][n]
+    recent = get(
+        fsim, "purchase_orders", params=orders_filter({"lastUpdatedDate": ["2026-11-15T00:00:00", None]})
+    ).json()
+    assert sorted(recent["orderId"]) == sorted(after["orderId"][n] for n in changed)
+
+
+def test_mutations_are_deterministic_and_reset_restores_the_original():
+    bodies = []
+    for _ in range(2):
+        with FinaleSimulator(rows=300, seed=4) as sim:
+            original = get(sim, "inventory").content
+            sim.mutate("inventory", ratio=0.05)
+            sim.mutate("purchase_orders", ratio=0.2, at="2026-11-21T08:00:00")
+            bodies.append((get(sim, "inventory").content, get(sim, "purchase_orders").content))
+            sim.reset()
+            assert get(sim, "inventory").content == original
+    assert bodies[0] == bodies[1] and bodies[0][0] != original
+
+
+# --- control endpoints ---------------------------------------------------------------------------------------
+def test_control_endpoints_show_state_and_flip_faults_and_versions(fsim):
+    base = fsim.base_url
+    state = requests.get(f"{base}/_sim/state", timeout=TIMEOUT).json()
+    assert state["faults"] == dict.fromkeys(("inventory", "vendors", "boms", "purchase_orders"))
+    assert state["counts"] == fsim.counts and state["versions"]["inventory"] == 0
+
+    r = requests.post(f"{base}/_sim/faults", json={"inventory": "http_503", "boms": "empty"}, timeout=TIMEOUT)
+    assert r.status_code == 200 and r.json()["faults"]["inventory"] == "http_503"
+    assert get(fsim, "inventory").status_code == 503
+    requests.post(f"{base}/_sim/faults", json={"inventory": None}, timeout=TIMEOUT)
+    assert get(fsim, "inventory").status_code == 200 and fsim.faults["boms"] == "empty"
+
+    bad = requests.post(
+        f"{base}/_sim/faults", json={"inventory": "melt", "vendors": "empty"}, timeout=TIMEOUT
+    )
+    assert bad.status_code == 400 and "valid kinds" in bad.json()["error"]
+    assert fsim.faults["vendors"] is None  # a bad request changes nothing
+    bad = requests.post(f"{base}/_sim/faults", json={"widgets": "empty"}, timeout=TIMEOUT)
+    assert bad.status_code == 400 and "unknown data type" in bad.json()["error"]
+
+    r = requests.post(f"{base}/_sim/mutate", json={"data_type": "inventory", "ratio": 0.01}, timeout=TIMEOUT)
+    assert r.status_code == 200 and r.json()["versions"]["inventory"] == 1
+    assert requests.post(f"{base}/_sim/mutate", json={"data_type": "x"}, timeout=TIMEOUT).status_code == 400
+
+    state = requests.post(f"{base}/_sim/reset", timeout=TIMEOUT).json()
+    assert state["versions"]["inventory"] == 0 and set(state["faults"].values()) == {None}
+    assert state["requests_served"]["inventory"] == 2
+
+
+def test_requests_served_counts_each_attempt_so_tests_can_assert_no_retry(fsim):
+    fsim.set_fault("vendors", "http_401")
+    get(fsim, "vendors")
+    assert fsim.requests_served == {"inventory": 0, "vendors": 1, "boms": 0, "purchase_orders": 0}
+
+
+# --- sizes: tiny and large ---------------------------------------------------------------------------------
+def test_one_row_and_zero_row_inventories_are_served():
+    with FinaleSimulator(rows=1) as sim:
+        _, data = split_report(parse_csv(get(sim, "inventory").content), INVENTORY_HEADER)
+        assert [row[0] for row in data] == ["SKU-000000"]
+        assert get(sim, "boms").status_code == 200
+    with FinaleSimulator(rows=0) as sim:
+        assert parse_csv(get(sim, "inventory").content)[-1] == INVENTORY_HEADER
+
+
+def test_a_100k_row_report_streams_and_counts_right():
+    with FinaleSimulator(rows=100_000, seed=1) as sim:
+        started = time.monotonic()
+        with get(sim, "inventory", stream=True, timeout=30) as r:
+            r.raw.decode_content = True
+            reader = csv.reader(io.TextIOWrapper(r.raw, encoding="utf-8-sig", newline=""))
+            rows = 0
+            for row in reader:
+                # Rows before the header are the preamble and do not count.
+                rows = 0 if row == INVENTORY_HEADER else rows + 1
+        assert rows == 100_000
+    assert time.monotonic() - started < 15
+
+
+def test_context_manager_stops_the_server():
+    with FinaleSimulator(rows=5) as sim:
+        url = sim.report_url("inventory")
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url, timeout=2)
