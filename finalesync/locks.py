@@ -30,6 +30,21 @@ def advisory_key(name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def holder_is_dead(owner: str) -> bool:
+    """True when `owner` (host:pid:nonce) names a process on this host that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 @contextmanager
 def type_lock(data_type: str):
     """Try to take the lock for `data_type` without waiting. Yields True when held (released on exit),
@@ -51,12 +66,19 @@ def type_lock(data_type: str):
 
     owner = worker_id()
     now = timezone.now()
+    expires = now + timedelta(seconds=settings.SYNC_LOCK_TTL_SECONDS)
+    rows = DataTypeConfig.objects.filter(data_type=data_type)
     acquired = (
-        DataTypeConfig.objects.filter(data_type=data_type)
-        .filter(Q(lock_owner="") | Q(lock_expires_at__lt=now))
-        .update(lock_owner=owner, lock_expires_at=now + timedelta(seconds=settings.SYNC_LOCK_TTL_SECONDS))
+        rows.filter(Q(lock_owner="") | Q(lock_expires_at__lt=now)).update(
+            lock_owner=owner, lock_expires_at=expires
+        )
         == 1
     )
+    if not acquired:
+        # A worker on this host that was killed cannot release its lease; don't make the type wait for expiry.
+        holder = rows.values_list("lock_owner", flat=True).first() or ""
+        if holder_is_dead(holder):
+            acquired = rows.filter(lock_owner=holder).update(lock_owner=owner, lock_expires_at=expires) == 1
     try:
         yield acquired
     finally:
