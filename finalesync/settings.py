@@ -3,6 +3,7 @@
 Out of the box it runs on an SQLite file under `var/`; set DATABASE_URL for PostgreSQL.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -77,7 +78,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DATABASES["default"].setdefault("TEST", {})
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: tests start real subprocesses (runsync, qcluster) that must see the same data.
-    DATABASES["default"]["TEST"]["NAME"] = str(VAR_DIR / "test.sqlite3")
+    # One file per test run, so two runs on one machine never share (or delete) each other's database.
+    DATABASES["default"]["TEST"]["NAME"] = str(VAR_DIR / f"test-{os.getpid()}.sqlite3")
 if env.str("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"]["NAME"] = env.str("TEST_DATABASE_NAME")
 
@@ -132,7 +134,7 @@ LOGGING = {
 
 # --- django-q2 ----------------------------------------------------------------------------------------------
 Q_CLUSTER = {
-    "name": "finalesync",
+    "name": env.str("Q_CLUSTER_NAME", default="finalesync"),
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": env.int("Q_TIMEOUT", default=25 * 60),
     # retry (redelivery) must exceed timeout, so a long sync is never handed out twice while it still runs.

@@ -216,13 +216,15 @@ class Staging:
                     f"(SELECT 1 FROM {t} s WHERE s.natural_key = {live}.natural_key)"
                 )
                 counts.deleted = cursor.rowcount
-                assignments = ", ".join(
-                    f"{qn(c)} = s.{qn(c)}" for c in [*self.data_columns, "extra", "row_hash"]
-                )
+                assigned = [*self.data_columns, "extra", "row_hash"]
+                if self.with_stamps:
+                    assigned += ["created_at", "updated_at"]
+                assignments = ", ".join(f"{qn(c)} = s.{qn(c)}" for c in assigned)
+                stamping = "" if self.with_stamps else ", updated_at = %s"
                 cursor.execute(
-                    f"UPDATE {live} SET {assignments}, updated_at = %s FROM {t} s "
+                    f"UPDATE {live} SET {assignments}{stamping} FROM {t} s "
                     f"WHERE s.natural_key = {live}.natural_key AND s.bad = 0 AND {live}.row_hash <> s.row_hash",
-                    [stamp],
+                    [] if self.with_stamps else [stamp],
                 )
                 counts.updated = cursor.rowcount
                 not_live = f"AND NOT EXISTS (SELECT 1 FROM {live} l WHERE l.natural_key = s.natural_key)"
