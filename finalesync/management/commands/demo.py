@@ -10,7 +10,6 @@ import secrets
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from django.conf import settings
@@ -24,17 +23,6 @@ from finalesync.simulator import FinaleSimulator
 from finalesync.sync import ensure_configs, sync_data_type
 
 DEMO_USER = "admin"
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise CommandError(f"nothing answered on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
 def port_free(port: int) -> bool:
@@ -59,15 +47,9 @@ class Command(BaseCommand):
         self.stdout.write("Database migrated.")
         children: list[subprocess.Popen] = []
         manage = [sys.executable, str(Path(settings.BASE_DIR) / "manage.py")]
+        # The simulator serves from a thread of this process for as long as the demo runs.
+        sim = FinaleSimulator(port=sim_port, rows=rows, seed=42).start()
         try:
-            sim = FinaleSimulator(port=sim_port, rows=rows, seed=42)
-            children.append(
-                subprocess.Popen(
-                    [*manage, "finalesim", "--port", str(sim_port), "--rows", str(rows), "--seed", "42"],
-                    stdout=subprocess.DEVNULL,
-                )
-            )
-            wait_for_port(sim_port)
             self.stdout.write(f"Finale simulator on {sim.base_url} ({rows:,} inventory rows).")
             self.configure(sim)
             password = self.demo_user()
@@ -92,6 +74,7 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
+            sim.stop()
             for child in children:
                 child.terminate()
             for child in children:

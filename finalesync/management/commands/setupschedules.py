@@ -19,7 +19,7 @@ class Command(BaseCommand):
             "--scale", type=float, default=1.0, help="multiply every interval (tests use a small one)"
         )
 
-    def handle(self, *args, scale=1.0, **options):
+    def handle(self, *args, scale=1.0, verbosity=1, **options):
         for name, func, minutes in SCHEDULES:
             interval = max(1, round(minutes * scale))
             schedule, created = Schedule.objects.update_or_create(
