@@ -163,3 +163,16 @@ CLEANUP_RETRY_DAYS = env.int("CLEANUP_RETRY_DAYS", default=7)
 CLEANUP_FAILED_RETRY_DAYS = env.int("CLEANUP_FAILED_RETRY_DAYS", default=30)
 CLEANUP_FAILURE_LOG_DAYS = env.int("CLEANUP_FAILURE_LOG_DAYS", default=90)
 CLEANUP_SYNC_RUN_DAYS = env.int("CLEANUP_SYNC_RUN_DAYS", default=90)
+
+# --- Alerts ---------------------------------------------------------------------------------------------------
+# EMAIL_URL like smtp://user:pass@host:587/?tls=True ; the default prints mail to the console.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="finalesync <finalesync@localhost>")
+ALERT_EMAIL_TO = env.str("ALERT_EMAIL_TO", default="")
+ALERT_SLACK_WEBHOOK_URL = env.str("ALERT_SLACK_WEBHOOK_URL", default="")
+ALERT_WEBHOOK_URL = env.str("ALERT_WEBHOOK_URL", default="")
+ALERT_WEBHOOK_SECRET = env.str("ALERT_WEBHOOK_SECRET", default="")
+ALERT_REMINDER_HOURS = env.float("ALERT_REMINDER_HOURS", default=6)
+ALERT_DELIVERY_ATTEMPTS = env.int("ALERT_DELIVERY_ATTEMPTS", default=3)
+ALERT_RETRY_BASE_SECONDS = env.float("ALERT_RETRY_BASE_SECONDS", default=60)
+ALERT_HTTP_TIMEOUT = env.float("ALERT_HTTP_TIMEOUT", default=10)
