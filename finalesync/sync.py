@@ -391,6 +391,12 @@ def _save_run(run: SyncRun, result: SyncResult) -> None:
 
 def _after_run(result: SyncResult) -> None:
     """The seam for what follows a run: the retry queue (recoverable failures) and alerts."""
+    from health import alerts
     from retries import queue
 
     queue.after_sync(result)
+    # Alerts never break a sync: at worst one is lost and the log says why.
+    try:
+        alerts.after_sync(result)
+    except Exception:  # noqa: BLE001
+        log.exception("raising alerts after the %s sync failed", result.data_type)

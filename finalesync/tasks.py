@@ -39,10 +39,16 @@ def sync_type(
 
 
 def process_retries() -> dict:
-    """The 'process-sync-retries' schedule."""
+    """The 'process-sync-retries' schedule: the retry processor, then alert reminders and the sweep that
+    delivers pending notifications (their own retries)."""
+    from health.alerts import send_reminders
+    from health.notify import deliver_due
     from retries.queue import process_retries as run
 
-    return run().as_json()
+    report = run().as_json()
+    report["reminders"] = len(send_reminders())
+    report["notifications"] = deliver_due()
+    return report
 
 
 def cleanup() -> dict:

@@ -165,7 +165,8 @@ def reclaim_expired(*, now: datetime) -> int:
     """Items whose worker died (lease expired while processing) go back to pending; the attempt counts, so
     an item that always kills its worker ends as failed instead of looping."""
     expired = RetryItem.objects.filter(status=RetryStatus.PROCESSING, lease_expires_at__lt=now)
-    exhausted = expired.filter(retry_count__gte=F("max_retries") - 1).update(
+    dying = list(expired.filter(retry_count__gte=F("max_retries") - 1).values_list("pk", flat=True))
+    exhausted = expired.filter(pk__in=dying).update(
         status=RetryStatus.FAILED,
         retry_count=F("retry_count") + 1,
         resolution="worker died while processing; no retries left",
@@ -185,6 +186,8 @@ def reclaim_expired(*, now: datetime) -> int:
         lease_token="",
         lease_owner="",
     )
+    for item in RetryItem.objects.filter(pk__in=dying, status=RetryStatus.FAILED):
+        _alert_exhausted(item)
     return exhausted + requeued
 
 
@@ -257,7 +260,19 @@ def complete(item: RetryItem, token: str, result, *, now: datetime | None = None
     if mine.update(status=status, **fields, **release) == 0:
         log.warning("retry #%s: lease lost before completion; the new owner's result stands", item.pk)
         return None
+    if status == RetryStatus.FAILED and result.recoverable:
+        item.refresh_from_db()
+        _alert_exhausted(item)
     return status
+
+
+def _alert_exhausted(item: RetryItem) -> None:
+    try:
+        from health.alerts import retry_exhausted
+
+        retry_exhausted(item)
+    except Exception:  # noqa: BLE001 - an alert problem must not undo the queue's bookkeeping
+        log.exception("alerting on exhausted retry #%s failed", item.pk)
 
 
 def run_item(item: RetryItem):
