@@ -112,6 +112,10 @@ class Staging:
                     on_progress(line)
 
         self.write_raw(rows())
+        self.index()
+
+    def index(self) -> None:
+        """Index the staged keys; call once after loading, before the checks and the apply."""
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE INDEX {qn(self.name + '_key')} ON {self.table} (natural_key)")
             if connection.vendor == "postgresql":

@@ -172,10 +172,7 @@ def stage_backup(backup: Backup, staging: Staging) -> int:
 
     before = staging.staged
     staging.write_raw(rows())
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE INDEX {qn(staging.name + '_key')} ON {staging.table} (natural_key)")
-        if connection.vendor == "postgresql":
-            cursor.execute(f"ANALYZE {staging.table}")
+    staging.index()
     return staging.staged - before
 
 
