@@ -140,5 +140,59 @@ class SyncRun(models.Model):
         return f"{self.data_type} {self.trigger} {self.outcome} @ {self.started_at:%Y-%m-%d %H:%M}"
 
 
+class AuditLog(models.Model):
+    """One manual action by a person (dashboard, admin or a command): who did what to which target, when,
+    and how it ended. Written by `finalesync/actions.py`; never edited."""
+
+    class Source(models.TextChoices):
+        DASHBOARD = "dashboard"
+        ADMIN = "admin"
+        CLI = "cli"
+
+    class Action(models.TextChoices):
+        SYNC_NOW = "sync_now", "sync now"
+        PAUSE = "pause"
+        RESUME = "resume"
+        SNOOZE = "snooze"
+        RETRY_NOW = "retry_now", "retry now"
+        CANCEL_RETRY = "cancel_retry", "cancel retry"
+        REQUEUE_RETRY = "requeue_retry", "requeue retry"
+        RESTORE_BACKUP = "restore_backup", "restore backup"
+        CHANGE_CREDENTIALS = "change_credentials", "change credentials"
+        CHANGE_SETTINGS = "change_settings", "change settings"
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success"
+        QUEUED = "queued"
+        REFUSED = "refused"
+        FAILED = "failed"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept as text too: the entry must still say who it was after the account is deleted, and a command's
+    # --user need not be an account at all.
+    username = models.CharField(max_length=150)
+    source = models.CharField(max_length=20, choices=Source.choices)
+    action = models.CharField(max_length=30, choices=Action.choices)
+    target = models.CharField(max_length=200)
+    data_type = models.CharField(max_length=50, blank=True, db_index=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices)
+    message = models.TextField(blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        db_table = "sync_audit_log"
+        ordering = ["-created_at", "-id"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"
+
+    def __str__(self):
+        return (
+            f"{self.username} {self.action} {self.target}: {self.outcome} @ {self.created_at:%Y-%m-%d %H:%M}"
+        )
+
+
 # The mirrored tables, one module per data type (imported for Django's model registry).
 from .datatypes import registry  # noqa: E402, F401

@@ -7,64 +7,125 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('health', '0001_initial'),
+        ("health", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AlertChannel',
+            name="AlertChannel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('kind', models.CharField(choices=[('email', 'Email'), ('slack', 'Slack webhook'), ('webhook', 'Generic webhook (HMAC-signed)')], max_length=20)),
-                ('enabled', models.BooleanField(default=True)),
-                ('email_to', models.TextField(blank=True, help_text='Comma-separated addresses (email channels).')),
-                ('url', finalesync.crypto.EncryptedTextField(blank=True, help_text='Webhook URL (stored encrypted).')),
-                ('signing_secret', finalesync.crypto.EncryptedTextField(blank=True, help_text='HMAC-SHA256 key for generic webhooks (stored encrypted).')),
-                ('event_kinds', models.JSONField(blank=True, default=list, help_text='Event kinds to send; empty means all.')),
-                ('data_types', models.JSONField(blank=True, default=list, help_text='Data types to send about; empty means all.')),
-                ('from_environment', models.BooleanField(default=False, editable=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("email", "Email"),
+                            ("slack", "Slack webhook"),
+                            ("webhook", "Generic webhook (HMAC-signed)"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("enabled", models.BooleanField(default=True)),
+                (
+                    "email_to",
+                    models.TextField(blank=True, help_text="Comma-separated addresses (email channels)."),
+                ),
+                (
+                    "url",
+                    finalesync.crypto.EncryptedTextField(
+                        blank=True, help_text="Webhook URL (stored encrypted)."
+                    ),
+                ),
+                (
+                    "signing_secret",
+                    finalesync.crypto.EncryptedTextField(
+                        blank=True, help_text="HMAC-SHA256 key for generic webhooks (stored encrypted)."
+                    ),
+                ),
+                (
+                    "event_kinds",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Event kinds to send; empty means all."
+                    ),
+                ),
+                (
+                    "data_types",
+                    models.JSONField(
+                        blank=True, default=list, help_text="Data types to send about; empty means all."
+                    ),
+                ),
+                ("from_environment", models.BooleanField(default=False, editable=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='AlertState',
+            name="AlertState",
             fields=[
-                ('data_type', models.CharField(max_length=50, primary_key=True, serialize=False)),
-                ('last_status', models.CharField(default='unknown', max_length=20)),
-                ('status_changed_at', models.DateTimeField(blank=True, null=True)),
-                ('last_alert_at', models.DateTimeField(blank=True, null=True)),
-                ('last_event', models.CharField(blank=True, max_length=30)),
+                ("data_type", models.CharField(max_length=50, primary_key=True, serialize=False)),
+                ("last_status", models.CharField(default="unknown", max_length=20)),
+                ("status_changed_at", models.DateTimeField(blank=True, null=True)),
+                ("last_alert_at", models.DateTimeField(blank=True, null=True)),
+                ("last_event", models.CharField(blank=True, max_length=30)),
             ],
         ),
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event', models.CharField(max_length=30)),
-                ('data_type', models.CharField(max_length=50)),
-                ('subject', models.CharField(max_length=200)),
-                ('body', models.TextField()),
-                ('html', models.TextField(blank=True)),
-                ('payload', models.JSONField(default=dict)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('sent', 'Sent'), ('failed', 'Failed')], default='pending', max_length=20)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('next_attempt_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('channel', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='notifications', to='health.alertchannel')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("event", models.CharField(max_length=30)),
+                ("data_type", models.CharField(max_length=50)),
+                ("subject", models.CharField(max_length=200)),
+                ("body", models.TextField()),
+                ("html", models.TextField(blank=True)),
+                ("payload", models.JSONField(default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("sent", "Sent"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("next_attempt_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("created_at", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "channel",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="notifications",
+                        to="health.alertchannel",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
-                'indexes': [models.Index(fields=['status', 'next_attempt_at'], name='notification_due')],
+                "ordering": ["-created_at"],
+                "indexes": [models.Index(fields=["status", "next_attempt_at"], name="notification_due")],
             },
         ),
     ]

@@ -1,9 +1,9 @@
-"""python manage.py restorebackup ID"""
+"""python manage.py restorebackup ID [--user NAME] [--reason TEXT]"""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from retries.models import Backup
-from retries.restore import restore_backup
+from finalesync.actions import ActionRefused, Actor, restore_backup
+from finalesync.models import SyncRun
 
 
 class Command(BaseCommand):
@@ -11,27 +11,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("backup_id", type=int)
-        parser.add_argument("--user", default="cli")
-        parser.add_argument("--reason", default="")
+        parser.add_argument("--user", default="cli", help="name recorded in the audit log")
+        parser.add_argument("--reason", default="", help="why, recorded in the audit log")
 
     def handle(self, *args, backup_id, user, reason, **options):
         try:
-            run = restore_backup(backup_id=backup_id, user=user, reason=reason)
-        except Backup.DoesNotExist:
-            raise CommandError(
-                f"no backup #{backup_id}; list them in the admin or with the dashboard"
-            ) from None
-        if run.outcome != "success":
-            raise CommandError(
-                f"restore of backup #{backup_id} {run.outcome}: {run.error or run.skip_reason}"
-            )
-        undo = run.details.get("undo_backup")
-        undo_hint = (
-            f"To undo: python manage.py restorebackup {undo}" if undo else "The table was empty before."
+            message = restore_backup(backup_id=backup_id, actor=Actor.named(user), reason=reason)
+        except ActionRefused as exc:
+            raise CommandError(f"{exc}; list the backups in the admin or on the dashboard") from None
+        run = (
+            SyncRun.objects.filter(trigger=SyncRun.Trigger.RESTORE, details__restore_of_backup=backup_id)
+            .order_by("-started_at", "-id")
+            .first()
         )
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Restored {run.data_type} to backup #{backup_id}: {run.item_count:,} rows "
-                f"({run.created} created, {run.updated} updated, {run.deleted} deleted). {undo_hint}"
-            )
+        undo = run.details.get("undo_backup") if run else None
+        hint = (
+            f"\nTo undo: python manage.py restorebackup {undo}" if undo else "\nThe table was empty before."
         )
+        self.stdout.write(self.style.SUCCESS(message) + hint)

@@ -101,6 +101,7 @@ class Command(BaseCommand):
         finally:
             if progress:
                 progress.__exit__(None, None, None)
+        audit_runs(results, user=user, force=force)
         if json:
             for result in results:
                 self.stdout.write(_json(result.as_json()))
@@ -133,6 +134,25 @@ class Command(BaseCommand):
                 note,
             )
         Console(file=self.stdout, width=160).print(table)
+
+
+def audit_runs(results, *, user: str, force: bool) -> None:
+    """A person ran this command: record each type's outcome in the audit log."""
+    from finalesync.actions import Actor, record
+    from finalesync.models import AuditLog
+
+    actor = Actor.named(user)
+    for r in results:
+        outcome = {"success": "success", "skipped": "refused"}.get(str(r.outcome), "failed")
+        record(
+            actor=actor,
+            action=AuditLog.Action.SYNC_NOW,
+            target=r.data_type + (" (forced)" if force else ""),
+            outcome=outcome,
+            message=f"{r.outcome}: {r.item_count:,} rows"
+            + (f"; {r.error or r.skip_reason}" if r.error or r.skip_reason else ""),
+            data_type=r.data_type,
+        )
 
 
 def skipped(name, reason):

@@ -1,0 +1,356 @@
+"""Admin for the sync engine: the Finale connection (write-only secrets), data types with their manual
+actions, sync runs, the audit log (read-only: they are history) and the mirrored Finale tables (read-only:
+the next sync would overwrite any edit)."""
+
+from __future__ import annotations
+
+import os
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from . import actions
+from .datatypes import registry
+from .models import AuditLog, DataTypeConfig, FinaleConnection, SyncRun
+
+ENV_WINS = "Set in the environment ({}): the environment wins over this value."
+
+
+def admin_actor(request) -> actions.Actor:
+    return actions.Actor.for_user(request.user, AuditLog.Source.ADMIN)
+
+
+def run_action(modeladmin, request, action, targets, **kwargs) -> None:
+    """Call one finalesync.actions function per target and report each outcome as a message."""
+    for target in targets:
+        try:
+            modeladmin.message_user(request, action(actor=admin_actor(request), **target, **kwargs))
+        except actions.ActionRefused as exc:
+            modeladmin.message_user(request, str(exc), level=messages.ERROR)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History: viewable, never added, edited or deleted by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def secret_state(stored: str, env_name: str | None = None) -> str:
+    if env_name and _env(env_name):
+        return f"set in the environment ({env_name})"
+    return "set" if stored else "not set"
+
+
+def _env(name: str) -> bool:
+    if name.startswith("FINALE_REPORT_URL_"):
+        return bool(settings.FINALE_REPORT_URLS.get(name.removeprefix("FINALE_REPORT_URL_").lower()))
+    if name == "FINALE_BASE_URL":
+        return bool(os.environ.get(name))
+    return bool(getattr(settings, name, ""))
+
+
+# --- the Finale connection -----------------------------------------------------------------------------------
+class FinaleConnectionForm(forms.ModelForm):
+    base_url = forms.URLField(
+        required=False,
+        assume_scheme="https",
+        help_text="Leave blank for FINALE_BASE_URL or Finale's own URL.",
+    )
+    new_api_secret = forms.CharField(
+        label="New API secret",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: the stored secret is never shown. Leave empty to keep it.",
+    )
+    clear_api_secret = forms.BooleanField(label="Remove the stored API secret", required=False)
+
+    class Meta:
+        model = FinaleConnection
+        fields = ["base_url", "account", "api_key"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field, env_name in (
+            ("base_url", "FINALE_BASE_URL"),
+            ("account", "FINALE_ACCOUNT"),
+            ("api_key", "FINALE_API_KEY"),
+            ("new_api_secret", "FINALE_API_SECRET"),
+        ):
+            if _env(env_name):
+                self.fields[field].help_text = ENV_WINS.format(env_name)
+
+
+@admin.register(FinaleConnection)
+class FinaleConnectionAdmin(admin.ModelAdmin):
+    form = FinaleConnectionForm
+    list_display = [
+        "__str__",
+        "account",
+        "api_key_state",
+        "api_secret_state",
+        "credentials_changed_at",
+        "updated_at",
+    ]
+    readonly_fields = ["api_secret_state", "credentials_changed_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["base_url", "account", "api_key"]}),
+        ("API secret", {"fields": ["api_secret_state", "new_api_secret", "clear_api_secret"]}),
+        ("History", {"fields": ["credentials_changed_at", "updated_at"]}),
+    ]
+
+    @admin.display(description="API key")
+    def api_key_state(self, obj):
+        return secret_state(obj.api_key, "FINALE_API_KEY")
+
+    @admin.display(description="API secret")
+    def api_secret_state(self, obj):
+        return secret_state(obj.api_secret, "FINALE_API_SECRET")
+
+    def has_add_permission(self, request):
+        return not FinaleConnection.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        changed = [f for f in form.changed_data if f in ("base_url", "account", "api_key")]
+        new_secret = form.cleaned_data.get("new_api_secret")
+        if new_secret:
+            obj.api_secret = new_secret
+            changed.append("api_secret")
+        elif form.cleaned_data.get("clear_api_secret") and obj.api_secret:
+            obj.api_secret = ""
+            changed.append("api_secret (removed)")
+        if changed:
+            obj.credentials_changed_at = timezone.now()
+        super().save_model(request, obj, form, change)
+        if changed:
+            self.message_user(
+                request, actions.credentials_changed(actor=admin_actor(request), changed=changed)
+            )
+
+
+# --- data types ----------------------------------------------------------------------------------------------
+class DataTypeConfigForm(forms.ModelForm):
+    new_report_url = forms.CharField(
+        label="New report URL",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Write-only: the stored URL is never shown (it can carry credentials). Leave empty to keep it.",
+    )
+    clear_report_url = forms.BooleanField(label="Remove the stored report URL", required=False)
+
+    class Meta:
+        model = DataTypeConfig
+        fields = [
+            "enabled",
+            "interval_minutes",
+            "paused",
+            "snoozed_until",
+            "max_drop_ratio",
+            "backup_keep_count",
+            "backup_keep_days",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        name = self.instance.data_type if self.instance and self.instance.pk else ""
+        env_name = f"FINALE_REPORT_URL_{name.upper()}"
+        if name and _env(env_name):
+            self.fields["new_report_url"].help_text = ENV_WINS.format(env_name)
+
+    def clean_new_report_url(self):
+        value = self.cleaned_data["new_report_url"]
+        if value and not value.lower().startswith(("http://", "https://", "/")):
+            raise forms.ValidationError("A report URL starts with https:// (or a path on the Finale server).")
+        return value
+
+
+@admin.register(DataTypeConfig)
+class DataTypeConfigAdmin(admin.ModelAdmin):
+    form = DataTypeConfigForm
+    list_display = [
+        "data_type",
+        "enabled",
+        "schedule_state",
+        "interval_minutes",
+        "last_run_at",
+        "next_run",
+        "report_url_state",
+        "max_drop_ratio",
+    ]
+    list_filter = ["enabled", "paused", "needs_attention"]
+    search_fields = ["data_type", "attention_reason"]
+    actions = ["sync_now", "pause", "resume"]
+    readonly_fields = [
+        "data_type",
+        "report_url_state",
+        "needs_attention",
+        "attention_reason",
+        "last_run_at",
+        "last_skip_reason",
+        "last_skipped_at",
+        "lock_owner",
+        "lock_expires_at",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["data_type", "enabled", "interval_minutes", "paused", "snoozed_until"]}),
+        ("Report URL", {"fields": ["report_url_state", "new_report_url", "clear_report_url"]}),
+        ("Safety", {"fields": ["max_drop_ratio", "backup_keep_count", "backup_keep_days"]}),
+        (
+            "State (set by the engine)",
+            {
+                "fields": [
+                    "needs_attention",
+                    "attention_reason",
+                    "last_run_at",
+                    "last_skip_reason",
+                    "last_skipped_at",
+                    "lock_owner",
+                    "lock_expires_at",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
+    ]
+
+    def has_add_permission(self, request):
+        return False  # one row per registered data type, created by the engine
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="state")
+    def schedule_state(self, obj):
+        if not obj.enabled:
+            return "disabled"
+        if obj.paused:
+            return "paused"
+        if obj.is_snoozed():
+            return f"snoozed until {timezone.localtime(obj.snoozed_until):%Y-%m-%d %H:%M}"
+        if obj.needs_attention:
+            return "waits for a person"
+        return "active"
+
+    @admin.display(description="next run")
+    def next_run(self, obj):
+        return obj.next_run_at()
+
+    @admin.display(description="report URL")
+    def report_url_state(self, obj):
+        datatype = registry.DATATYPES.get(obj.data_type)
+        if datatype is not None and datatype.source != "report":
+            return "not used (this type reads Finale's order API)"
+        return secret_state(obj.report_url, f"FINALE_REPORT_URL_{obj.data_type.upper()}")
+
+    def save_model(self, request, obj, form, change):
+        url_changed = ""
+        if form.cleaned_data.get("new_report_url"):
+            obj.report_url = form.cleaned_data["new_report_url"]
+            url_changed = "report_url"
+        elif form.cleaned_data.get("clear_report_url") and obj.report_url:
+            obj.report_url = ""
+            url_changed = "report_url (removed)"
+        super().save_model(request, obj, form, change)
+        settings_changed = [f for f in form.changed_data if f in form.Meta.fields]
+        if settings_changed:
+            actions.record(
+                actor=admin_actor(request),
+                action=AuditLog.Action.CHANGE_SETTINGS,
+                target=obj.data_type,
+                data_type=obj.data_type,
+                outcome=AuditLog.Outcome.SUCCESS,
+                message="Changed " + ", ".join(f"{f} to {form.cleaned_data[f]}" for f in settings_changed),
+            )
+        if url_changed:
+            self.message_user(
+                request,
+                actions.credentials_changed(
+                    actor=admin_actor(request), changed=[url_changed], data_type=obj.data_type
+                ),
+            )
+
+    @admin.action(description="Sync now (in the background)", permissions=["change"])
+    def sync_now(self, request, queryset):
+        run_action(self, request, actions.sync_now, [{"data_type": c.data_type} for c in queryset])
+
+    @admin.action(description="Pause scheduled syncs", permissions=["change"])
+    def pause(self, request, queryset):
+        run_action(self, request, actions.pause, [{"data_type": c.data_type} for c in queryset])
+
+    @admin.action(description="Resume scheduled syncs", permissions=["change"])
+    def resume(self, request, queryset):
+        run_action(self, request, actions.resume, [{"data_type": c.data_type} for c in queryset])
+
+
+# --- history -------------------------------------------------------------------------------------------------
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "started_at",
+        "data_type",
+        "trigger",
+        "triggered_by",
+        "outcome",
+        "item_count",
+        "created",
+        "updated",
+        "deleted",
+        "duration",
+        "error_code",
+    ]
+    list_filter = ["outcome", "data_type", "trigger", "forced", "started_at"]
+    search_fields = ["data_type", "triggered_by", "error", "error_code", "skip_reason"]
+    list_select_related = False
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, obj):
+        return f"{obj.duration_ms / 1000:.1f} s"
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "username", "source", "action", "target", "outcome", "short_message"]
+    list_filter = ["action", "outcome", "source", "data_type", "created_at"]
+    search_fields = ["username", "target", "message", "reason"]
+
+    @admin.display(description="message")
+    def short_message(self, obj):
+        return obj.message if len(obj.message) <= 120 else obj.message[:119] + "…"
+
+
+# --- the mirrored Finale tables: one read-only admin per registered data type --------------------------------
+def _mirror_admin(datatype) -> type[admin.ModelAdmin]:
+    shown = [f for f in datatype.fields if f != "natural_key"][:5]
+    text = [
+        f.name
+        for f in datatype.model._meta.get_fields()
+        if f.name in datatype.fields and f.get_internal_type() in ("CharField", "TextField")
+    ][:3]
+
+    class MirrorAdmin(ReadOnlyAdmin):
+        list_display = ["natural_key", *shown, "updated_at"]
+        search_fields = ["natural_key", *text]
+        list_filter = ["updated_at"]
+        exclude = ["row_hash"]
+
+    MirrorAdmin.__name__ = f"{datatype.model.__name__}Admin"
+    return MirrorAdmin
+
+
+for _datatype in registry.DATATYPES.values():
+    admin.site.register(_datatype.model, _mirror_admin(_datatype))

@@ -1,0 +1,149 @@
+"""Admin for connection health (read-only: the sync engine writes it; graded as the dashboard does) and for
+alert channels (webhook URLs and signing secrets write-only), alert state and notifications (history)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin
+from django.db.models import OuterRef, Subquery
+from django.utils import timezone
+
+from finalesync.actions import record
+from finalesync.admin import ReadOnlyAdmin, admin_actor, secret_state
+from finalesync.models import AuditLog, DataTypeConfig
+
+from .grading import assess
+from .models import AlertChannel, AlertState, ConnectionHealth, Notification
+
+
+@admin.register(ConnectionHealth)
+class ConnectionHealthAdmin(ReadOnlyAdmin):
+    list_display = [
+        "data_type",
+        "status",
+        "grade",
+        "item_count",
+        "consecutive_failures",
+        "last_success_time",
+        "last_failure_time",
+        "last_check_time",
+        "short_error",
+    ]
+    list_filter = ["status", "last_success_time"]
+    search_fields = ["data_type", "error_message"]
+
+    def get_queryset(self, request):
+        interval = DataTypeConfig.objects.filter(data_type=OuterRef("data_type")).values("interval_minutes")[
+            :1
+        ]
+        return super().get_queryset(request).annotate(interval_minutes=Subquery(interval))
+
+    @admin.display(description="grade")
+    def grade(self, obj):
+        minutes = getattr(obj, "interval_minutes", None) or 60
+        graded = assess(
+            status=obj.status,
+            consecutive_failures=obj.consecutive_failures,
+            last_success_time=obj.last_success_time,
+            last_failure_time=obj.last_failure_time,
+            interval=timedelta(minutes=minutes),
+            now=timezone.now(),
+        )
+        return f"{graded.grade}{' (stale)' if graded.stale else ''}"
+
+    @admin.display(description="error")
+    def short_error(self, obj):
+        text = " ".join((obj.error_message or "").split())
+        return text if len(text) <= 100 else text[:99] + "…"
+
+
+# --- alerts (models of the alerts work; credentials write-only like the Finale secret) -----------------------
+class AlertChannelForm(forms.ModelForm):
+    new_url = forms.CharField(
+        label="New webhook URL",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Write-only: a webhook URL is a credential and is never shown. Leave empty to keep it.",
+    )
+    clear_url = forms.BooleanField(label="Remove the stored webhook URL", required=False)
+    new_signing_secret = forms.CharField(
+        label="New signing secret",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only (generic webhooks). Leave empty to keep it.",
+    )
+    clear_signing_secret = forms.BooleanField(label="Remove the stored signing secret", required=False)
+
+    class Meta:
+        model = AlertChannel
+        fields = ["name", "kind", "enabled", "email_to", "event_kinds", "data_types"]
+
+
+@admin.register(AlertChannel)
+class AlertChannelAdmin(admin.ModelAdmin):
+    form = AlertChannelForm
+    list_display = [
+        "name",
+        "kind",
+        "enabled",
+        "url_state",
+        "signing_secret_state",
+        "from_environment",
+        "updated_at",
+    ]
+    list_filter = ["kind", "enabled", "from_environment"]
+    search_fields = ["name", "email_to"]
+    readonly_fields = ["url_state", "signing_secret_state", "from_environment", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "kind", "enabled", "email_to", "event_kinds", "data_types"]}),
+        ("Webhook", {"fields": ["url_state", "new_url", "clear_url"]}),
+        ("Signing", {"fields": ["signing_secret_state", "new_signing_secret", "clear_signing_secret"]}),
+        ("History", {"fields": ["from_environment", "created_at", "updated_at"]}),
+    ]
+
+    @admin.display(description="webhook URL")
+    def url_state(self, obj):
+        return secret_state(obj.url)
+
+    @admin.display(description="signing secret")
+    def signing_secret_state(self, obj):
+        return secret_state(obj.signing_secret)
+
+    def save_model(self, request, obj, form, change):
+        changed = [f for f in form.changed_data if f in form.Meta.fields]
+        for field in ("url", "signing_secret"):
+            if form.cleaned_data.get(f"new_{field}"):
+                setattr(obj, field, form.cleaned_data[f"new_{field}"])
+                changed.append(field)
+            elif form.cleaned_data.get(f"clear_{field}") and getattr(obj, field):
+                setattr(obj, field, "")
+                changed.append(f"{field} (removed)")
+        super().save_model(request, obj, form, change)
+        if changed:
+            record(
+                actor=admin_actor(request),
+                action=AuditLog.Action.CHANGE_SETTINGS,
+                target=f"alert channel {obj.name}",
+                outcome=AuditLog.Outcome.SUCCESS,
+                message="Changed " + ", ".join(changed),
+            )
+
+
+@admin.register(AlertState)
+class AlertStateAdmin(ReadOnlyAdmin):
+    list_display = ["data_type", "last_status", "status_changed_at", "last_event", "last_alert_at"]
+    list_filter = ["last_status", "last_event"]
+    search_fields = ["data_type"]
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "channel", "event", "data_type", "status", "attempts", "sent_at", "subject"]
+    list_filter = ["status", "event", "data_type", "channel", "created_at"]
+    search_fields = ["subject", "body", "last_error", "data_type"]
+    list_select_related = ["channel"]
+    exclude = ["html"]

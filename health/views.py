@@ -1,0 +1,153 @@
+"""The operator's pages: the dashboard (and its live partial), /health/, /metrics and the action buttons.
+
+Thin: reading goes through health/dashboard.py and health/system.py, every button through
+finalesync/actions.py, the same functions the admin and the commands call.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+
+from finalesync import actions
+from finalesync.actions import ActionRefused, Actor
+from finalesync.models import AuditLog
+from retries.models import Backup
+
+from . import metrics as prometheus
+from .dashboard import dashboard_context
+from .system import get_sync_system_health
+
+TYPE_PERM = "finalesync.change_datatypeconfig"
+RETRY_PERM = "retries.change_retryitem"
+RESTORE_PERM = "retries.change_backup"
+
+
+@never_cache
+@staff_member_required
+def dashboard(request):
+    return render(request, "health/dashboard.html", dashboard_context())
+
+
+@never_cache
+@staff_member_required
+def dashboard_live(request):
+    """The refreshing part of the dashboard, fetched by dashboard.js every few seconds."""
+    return render(request, "health/_live.html", dashboard_context())
+
+
+@never_cache
+@require_GET
+def health_json(request):
+    """The system health as JSON: 503 when an active type is unhealthy. Anonymous callers get statuses
+    only (no error texts, no figures); staff get everything."""
+    health = get_sync_system_health()
+    public = not (request.user.is_authenticated and request.user.is_staff)
+    response = JsonResponse(health.as_json(public=public), status=health.http_status)
+    # A 503 here is the answer, not a server error: keep every monitor poll out of the error log.
+    response._has_been_logged = True
+    return response
+
+
+@never_cache
+@require_GET
+def metrics(request):
+    return HttpResponse(prometheus.render(get_sync_system_health()), content_type=prometheus.CONTENT_TYPE)
+
+
+# --- buttons -------------------------------------------------------------------------------------------------
+def _back(request, anchor: str = ""):
+    target = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        target = reverse("dashboard") + anchor
+    return redirect(target)
+
+
+def _act(request, action, anchor: str = "", **kwargs):
+    actor = Actor.for_user(request.user, AuditLog.Source.DASHBOARD)
+    reason = request.POST.get("reason", "").strip()[:500]
+    try:
+        messages.success(request, action(actor=actor, reason=reason, **kwargs))
+    except ActionRefused as exc:
+        messages.error(request, str(exc))
+    return _back(request, anchor)
+
+
+@require_POST
+@staff_member_required
+@permission_required(TYPE_PERM, raise_exception=True)
+def sync_now(request, data_type):
+    force = request.POST.get("force") == "1"
+    return _act(request, actions.sync_now, data_type=data_type, force=force)
+
+
+@require_POST
+@staff_member_required
+@permission_required(TYPE_PERM, raise_exception=True)
+def pause(request, data_type):
+    return _act(request, actions.pause, data_type=data_type)
+
+
+@require_POST
+@staff_member_required
+@permission_required(TYPE_PERM, raise_exception=True)
+def resume(request, data_type):
+    return _act(request, actions.resume, data_type=data_type)
+
+
+@require_POST
+@staff_member_required
+@permission_required(TYPE_PERM, raise_exception=True)
+def snooze(request, data_type):
+    try:
+        hours = float(request.POST.get("hours", ""))
+    except ValueError:
+        hours = 0.0
+    return _act(request, actions.snooze, data_type=data_type, hours=hours)
+
+
+@require_POST
+@staff_member_required
+@permission_required(RETRY_PERM, raise_exception=True)
+def retry_now(request, item_id):
+    return _act(request, actions.retry_now, "#retries", item_id=item_id)
+
+
+@require_POST
+@staff_member_required
+@permission_required(RETRY_PERM, raise_exception=True)
+def cancel_retry(request, item_id):
+    return _act(request, actions.cancel_retry, "#retries", item_id=item_id)
+
+
+@require_POST
+@staff_member_required
+@permission_required(RETRY_PERM, raise_exception=True)
+def requeue_retry(request, item_id):
+    return _act(request, actions.requeue_retry, "#retries", item_id=item_id)
+
+
+@never_cache
+@staff_member_required
+@permission_required(RESTORE_PERM, raise_exception=True)
+def restore_backup(request, backup_id):
+    """GET: what restoring the backup would change, and a confirm button. POST: restore it."""
+    if request.method == "POST":
+        return _act(request, actions.restore_backup, "#failures", backup_id=backup_id)
+    try:
+        preview = actions.preview_restore(backup_id=backup_id)
+    except Backup.DoesNotExist:
+        messages.error(request, f"there is no backup #{backup_id}")
+        return redirect("dashboard")
+    return render(
+        request,
+        "health/restore_confirm.html",
+        {"preview": preview, "backup": preview.backup, "cancel_url": reverse("dashboard") + "#failures"},
+    )

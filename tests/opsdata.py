@@ -1,0 +1,177 @@
+"""Rows for the operator-view tests: users with and without permissions, and health, runs, failures,
+retries, backups and audit entries in bulk (without Finale, for the pages' own tests)."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.utils import timezone
+
+from finalesync.datatypes import registry
+from finalesync.models import AuditLog, SyncRun
+from finalesync.sync import ensure_configs
+from health.models import ConnectionHealth
+from retries.models import OPEN_STATUSES, Backup, FailureLog, RetryItem, RetryStatus
+
+PASSWORD = "pw-for-tests-only"
+# (error code, message, recoverable) as the engine records them
+FAILURE_KINDS = [
+    ("server_error", "Finale failed serving the {name} report (HTTP 503)", True),
+    ("server_error", "Finale failed serving the {name} report (HTTP 502)", True),
+    ("timeout", "Finale did not send any of the {name} report for 120 s (read timeout)", True),
+    ("rate_limited", "Finale asked us to slow down (HTTP 429); Retry-After 60 s", True),
+    ("network", "Could not connect to Finale: connection reset by peer", True),
+    ("empty_data", "Finale returned no {name} rows (header only or nothing usable)", False),
+    ("auth", "Finale rejected the API key/secret for the {name} report (HTTP 401)", False),
+]
+TYPES = list(registry.NAMES)
+
+
+def make_user(username="ops", *, staff=True, superuser=False, perms=()):
+    user = get_user_model().objects.create_user(
+        username=username, password=PASSWORD, is_staff=staff, is_superuser=superuser
+    )
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return user
+
+
+def health_rows(now=None):
+    """One row per type, in four different states."""
+    now = now or timezone.now()
+    ensure_configs()
+    states = [
+        ("inventory", "healthy", 0, now - timedelta(minutes=3), None, None),
+        (
+            "vendors",
+            "degraded",
+            1,
+            now - timedelta(minutes=70),
+            now - timedelta(minutes=2),
+            "HTTP 503 from Finale",
+        ),
+        ("boms", "unhealthy", 1, now - timedelta(hours=5), now - timedelta(minutes=40), "HTTP 401: bad key"),
+        ("purchase_orders", "healthy", 0, now - timedelta(minutes=4), now - timedelta(hours=3), None),
+    ]
+    for name, status, failures, success, failure, error in states:
+        ConnectionHealth.objects.update_or_create(
+            data_type=name,
+            defaults=dict(
+                status=status,
+                consecutive_failures=failures,
+                last_check_time=failure or success,
+                last_success_time=success,
+                last_failure_time=failure,
+                error_message=error,
+                item_count=1000 + len(name),
+                updated_at=now,
+            ),
+        )
+
+
+def bulk(*, failures=0, retries=0, runs=0, backups=0, audit=0, now=None, seed=1):
+    """Create many rows fast (bulk_create), spread over the last 30 days."""
+    now = now or timezone.now()
+    rng = random.Random(seed)
+
+    def when():
+        return now - timedelta(seconds=rng.randint(0, 30 * 86400))
+
+    if backups:
+        Backup.objects.bulk_create(
+            Backup(
+                data_type=TYPES[i % 4],
+                row_count=100 + i,
+                checksum=f"{i:032x}",
+                is_good=i % 5 != 0,
+                created_at=when(),
+            )
+            for i in range(backups)
+        )
+    backup_ids = {}
+    for pk, name in Backup.objects.values_list("id", "data_type"):
+        backup_ids.setdefault(name, []).append(pk)
+    if runs:
+        outcomes = ["success"] * 6 + ["failed", "rolled_back", "skipped"]
+        SyncRun.objects.bulk_create(
+            (
+                SyncRun(
+                    data_type=TYPES[i % 4],
+                    trigger=rng.choice(["schedule", "schedule", "manual", "retry"]),
+                    started_at=(started := when()),
+                    finished_at=started + timedelta(seconds=3),
+                    outcome=(outcome := rng.choice(outcomes)),
+                    item_count=rng.randint(50, 5000),
+                    created=rng.randint(0, 10),
+                    updated=rng.randint(0, 50),
+                    duration_ms=rng.randint(100, 90000),
+                    error="HTTP 503 from Finale" if outcome == "failed" else "",
+                    error_code="server_error" if outcome == "failed" else "",
+                )
+                for i in range(runs)
+            ),
+            batch_size=2000,
+        )
+    if failures:
+        logs = []
+        for i in range(failures):
+            name = TYPES[i % 4]
+            code, message, recoverable = rng.choice(FAILURE_KINDS)
+            logs.append(
+                FailureLog(
+                    data_type=name,
+                    error_message=message.format(name=name.replace("_", " ")),
+                    error_code=code,
+                    recoverable=recoverable,
+                    trigger=rng.choice(["schedule", "schedule", "retry"]),
+                    rolled_back=code in ("empty_data", "suspicious_drop"),
+                    backup_available=True,
+                    backup_id=backup_ids[name][i % len(backup_ids[name])]
+                    if backup_ids.get(name) and code == "empty_data"
+                    else None,
+                    created_at=when(),
+                )
+            )
+        FailureLog.objects.bulk_create(logs, batch_size=2000)
+    if retries:
+        closed = [RetryStatus.COMPLETED, RetryStatus.FAILED, RetryStatus.CANCELLED]
+        items = []
+        has_open = RetryItem.objects.filter(status__in=OPEN_STATUSES).exists()
+        for i in range(retries):
+            # One open item per type and operation at most (a database constraint).
+            open_slot = i < 4 and not has_open
+            created = when()
+            items.append(
+                RetryItem(
+                    data_type=TYPES[i % 4],
+                    status=RetryStatus.PENDING if open_slot else closed[i % 3],
+                    retry_count=i % 3,
+                    next_retry_at=created + timedelta(minutes=5),
+                    last_error_message="HTTP 503 from Finale",
+                    error_code="server_error",
+                    created_at=created,
+                    updated_at=created + timedelta(minutes=10),
+                    completed_at=None if open_slot else created + timedelta(minutes=10),
+                )
+            )
+        RetryItem.objects.bulk_create(items, batch_size=2000)
+    if audit:
+        AuditLog.objects.bulk_create(
+            AuditLog(
+                username="ops",
+                source="dashboard",
+                action="sync_now",
+                target=TYPES[i % 4],
+                data_type=TYPES[i % 4],
+                outcome="queued",
+                message="queued",
+                created_at=when(),
+            )
+            for i in range(audit)
+        )
