@@ -511,3 +511,31 @@ def credentials_changed(
         reason=reason,
         work=work,
     )
+
+
+# --- alerts --------------------------------------------------------------------------------------------------
+def send_test_alert(*, channel_id: int, actor: Actor) -> str:
+    """Send a test notification through one alert channel now (not via the queue, so the person sees the
+    result). Returns a message; raises ActionRefused when the channel is unknown or delivery failed."""
+    from health.alerts import Event, emit
+    from health.models import AlertChannel, Notification
+    from health.notify import deliver
+
+    channel = AlertChannel.objects.filter(pk=channel_id).first()
+    if channel is None:
+        raise ActionRefused(f"no alert channel #{channel_id}")
+    [note] = emit(event=Event.TEST, data_type="all types", context={}, channels=[channel])
+    status = deliver(note.pk)
+    note.refresh_from_db()
+    ok = status == Notification.Status.SENT
+    message = f"Test notification to {channel.name}: " + ("sent" if ok else f"not sent ({note.last_error})")
+    record(
+        actor=actor,
+        action=Action.SEND_TEST_ALERT,
+        target=f"alert channel {channel.name}",
+        outcome=Outcome.SUCCESS if ok else Outcome.FAILED,
+        message=message,
+    )
+    if not ok:
+        raise ActionRefused(message)
+    return message

@@ -37,6 +37,9 @@ class FinaleConnection(models.Model):
         return obj
 
 
+DUE_TOLERANCE = timedelta(seconds=60)
+
+
 class DataTypeConfig(models.Model):
     """Per-type schedule and safety settings, editable in the admin. One row per registered data type."""
 
@@ -84,9 +87,11 @@ class DataTypeConfig(models.Model):
         return bool(self.snoozed_until and self.snoozed_until > now)
 
     def is_due(self, now=None) -> bool:
-        """Due when never run, or when the interval has passed since the last run started."""
+        """Due when never run, or when the interval has passed since the last run started. A run starts a
+        moment after its cycle does, so without the tolerance a 5-minute type would wait for every second
+        5-minute cycle."""
         now = now or timezone.now()
-        return self.last_run_at is None or self.last_run_at + self.interval <= now
+        return self.last_run_at is None or self.last_run_at + self.interval <= now + DUE_TOLERANCE
 
     def next_run_at(self):
         return None if self.last_run_at is None else self.last_run_at + self.interval
@@ -160,6 +165,7 @@ class AuditLog(models.Model):
         RESTORE_BACKUP = "restore_backup", "restore backup"
         CHANGE_CREDENTIALS = "change_credentials", "change credentials"
         CHANGE_SETTINGS = "change_settings", "change settings"
+        SEND_TEST_ALERT = "send_test_alert", "send test alert"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
@@ -104,6 +104,18 @@ class AlertChannelAdmin(admin.ModelAdmin):
         ("Signing", {"fields": ["signing_secret_state", "new_signing_secret", "clear_signing_secret"]}),
         ("History", {"fields": ["from_environment", "created_at", "updated_at"]}),
     ]
+
+    actions = ["send_test"]
+
+    @admin.action(description="Send test notification")
+    def send_test(self, request, queryset):
+        from finalesync.actions import ActionRefused, send_test_alert
+
+        for channel in queryset:
+            try:
+                self.message_user(request, send_test_alert(channel_id=channel.pk, actor=admin_actor(request)))
+            except ActionRefused as exc:
+                self.message_user(request, str(exc), level=messages.ERROR)
 
     @admin.display(description="webhook URL")
     def url_state(self, obj):

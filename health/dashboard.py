@@ -20,6 +20,7 @@ from retries.models import OPEN_STATUSES, Backup, FailureLog, RetryItem, RetrySt
 
 from . import chart
 from .grading import Grade
+from .models import Notification
 from .system import TypeHealth, get_sync_system_health
 
 CHART_DAYS = 14
@@ -27,6 +28,7 @@ RECENT_FAILURES = 12
 CLOSED_RETRIES = 10
 SYNC_RUNS = 50
 AUDIT_ENTRIES = 20
+FAILED_ALERTS = 10
 SHORT_ERROR = 180
 
 STATUS_TONE = {"healthy": "ok", "degraded": "warn", "unhealthy": "bad", "unknown": "muted"}
@@ -141,6 +143,17 @@ def dashboard_context(*, now=None) -> dict:
     runs = list(SyncRun.objects.defer("details").order_by("-started_at")[:SYNC_RUNS])
     for run in runs:
         run.short_error = shorten(run.error or run.skip_reason, 90)
+    failed_notifications = list(
+        Notification.objects.filter(status=Notification.Status.FAILED)
+        .select_related("channel")
+        .order_by("-created_at", "-id")[:FAILED_ALERTS]
+    )
+    deliveries = Notification.objects.aggregate(
+        failed=Count("id", filter=Q(status=Notification.Status.FAILED)),
+        sent_24h=Count(
+            "id", filter=Q(status=Notification.Status.SENT, created_at__gte=now - timedelta(hours=24))
+        ),
+    )
     audit = list(AuditLog.objects.order_by("-created_at", "-id")[:AUDIT_ENTRIES])
     for entry in audit:
         entry.short_message = shorten(entry.message, 120)
@@ -161,6 +174,9 @@ def dashboard_context(*, now=None) -> dict:
         "legend": chart.legend(names),
         "runs": runs,
         "audit": audit,
+        "failed_notifications": failed_notifications,
+        "failed_notifications_total": deliveries["failed"],
+        "alerts_sent_24h": deliveries["sent_24h"],
         "grade_help": GRADE_HELP,
         "refresh_seconds": getattr(settings, "DASHBOARD_REFRESH_SECONDS", 15),
     }

@@ -30,7 +30,11 @@ class FailureLog(models.Model):
     class Meta:
         db_table = "sync_failure_logs"
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["data_type", "-created_at"], name="failure_type_created")]
+        indexes = [
+            models.Index(fields=["data_type", "-created_at"], name="failure_type_created"),
+            # The dashboard's 14-day chart groups by day and type: a covering index keeps it off the table.
+            models.Index(fields=["created_at", "data_type"], name="failure_created_type"),
+        ]
 
     def __str__(self):
         return f"{self.data_type}: {self.error_code or 'error'} @ {self.created_at:%Y-%m-%d %H:%M}"

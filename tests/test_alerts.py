@@ -284,3 +284,43 @@ def test_environment_channel_is_created_and_kept_in_step(settings):
     settings.ALERT_WEBHOOK_URL = ""
     alerts.ensure_environment_channel()
     assert not AlertChannel.objects.exists()
+
+
+@pytest.mark.django_db
+def test_admin_send_test_action_delivers_and_reports_failures(client, receiver):
+    from django.contrib.auth.models import User
+
+    from finalesync.models import AuditLog
+
+    admin_user = User.objects.create_superuser("boss", "boss@example.com", "pw-123456789")
+    client.force_login(admin_user)
+    good = AlertChannel.objects.create(name="good", kind="webhook", url=receiver.url, signing_secret="s" * 12)
+    broken = AlertChannel.objects.create(
+        name="broken", kind="slack", url="http://127.0.0.1:9/nothing-listens"
+    )
+    response = client.post(
+        "/admin/health/alertchannel/",
+        {"action": "send_test", "_selected_action": [good.pk, broken.pk]},
+        follow=True,
+    )
+    texts = [str(m) for m in response.context["messages"]]
+    assert "Test notification to good: sent" in texts
+    assert any(t.startswith("Test notification to broken: not sent") for t in texts)
+    assert json.loads(receiver.requests[0][1])["event"] == "test"
+    outcomes = dict(AuditLog.objects.values_list("target", "outcome"))
+    assert outcomes == {"alert channel good": "success", "alert channel broken": "failed"}
+
+
+@pytest.mark.django_db
+def test_failed_deliveries_show_on_the_dashboard(client):
+    from django.contrib.auth.models import User
+
+    channel = AlertChannel.objects.create(name="pager", kind="slack", url="http://127.0.0.1:9/x")
+    Notification.objects.create(
+        channel=channel, event="unhealthy", data_type="boms", subject="s", body="b", status="failed",
+        attempts=3, last_error="receiver answered HTTP 500: oops",
+    )  # fmt: skip
+    client.force_login(User.objects.create_superuser("boss", "boss@example.com", "pw-123456789"))
+    page = client.get("/").content.decode()
+    assert "Alert deliveries" in page and "1 failed" in page
+    assert "receiver answered HTTP 500" in page and "pager" in page

@@ -49,3 +49,13 @@ def test_recoverable_failure_does_not_need_a_person(finale):
     finale.set_fault("boms", "http_503")
     sync_data_type(data_type="boms", trigger="schedule")
     assert "boms" in due_types(now=timezone.now() + timedelta(hours=2))
+
+
+@pytest.mark.django_db
+def test_a_type_synced_just_after_the_last_cycle_is_due_at_the_next_one():
+    cycle = timezone.now()
+    ensure_configs()
+    DataTypeConfig.objects.filter(data_type="inventory").update(last_run_at=cycle + timedelta(seconds=4))
+    next_cycle = cycle + timedelta(minutes=5)
+    assert "inventory" in due_types(now=next_cycle)
+    assert "inventory" not in due_types(now=cycle + timedelta(minutes=3))
