@@ -58,3 +58,17 @@ def test_cleanup_removes_only_what_is_past_retention():
         not SyncRun.objects.filter(pk=run_old.pk).exists() and not Backup.objects.filter(pk=b_old.pk).exists()
     )
     assert not FailureLog.objects.filter(pk=log_old.pk).exists()
+
+
+@pytest.mark.django_db
+def test_cleanup_command_reports_what_it_removed(capsys):
+    from django.core.management import call_command
+
+    RetryItem.objects.create(
+        data_type="a",
+        status="completed",
+        next_retry_at=timezone.now(),
+        updated_at=timezone.now() - timedelta(days=30),
+    )
+    call_command("cleanup", "--json")
+    assert '"retries": 1' in capsys.readouterr().out
