@@ -7,6 +7,7 @@ sync, installs the schedules, starts the django-q2 cluster and serves the dashbo
 from __future__ import annotations
 
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -43,6 +44,8 @@ class Command(BaseCommand):
         for p in (port, sim_port):
             if not no_serve and not port_free(p):
                 raise CommandError(f"port {p} is in use; pass --port/--sim-port or stop what runs there")
+        # `kill` (SIGTERM) must clean up like Ctrl-C does: SystemExit runs the finally below.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         call_command("migrate", verbosity=0)
         self.stdout.write("Database migrated.")
         children: list[subprocess.Popen] = []
@@ -64,10 +67,16 @@ class Command(BaseCommand):
                 self.stderr.write(f"schedules not installed: {exc}")
             if no_serve:
                 return
-            children.append(subprocess.Popen([*manage, "qcluster"], stdout=subprocess.DEVNULL))
+            cluster_log = Path(settings.VAR_DIR) / "qcluster.log"
+            children.append(
+                subprocess.Popen(
+                    [*manage, "qcluster"], stdout=subprocess.DEVNULL, stderr=cluster_log.open("a")
+                )
+            )
             url = f"http://127.0.0.1:{port}/"
             self.stdout.write(
                 self.style.SUCCESS(f"\nfinalesync is running: {url}\n  login: {DEMO_USER} / {password}\n")
+                + f"  scheduler log: {cluster_log}\n"
                 + "  (Ctrl-C stops the dashboard, the scheduler and the simulator)\n"
             )
             subprocess.run([*manage, "runserver", f"127.0.0.1:{port}", "--noreload"], check=False)

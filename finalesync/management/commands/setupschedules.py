@@ -31,6 +31,7 @@ class Command(BaseCommand):
                     "repeats": -1,
                 },
             )
-            self.stdout.write(
-                f"{'created' if created else 'updated'} schedule {name}: {func} every {interval} min"
-            )
+            if verbosity:
+                self.stdout.write(
+                    f"{'created' if created else 'updated'} schedule {name}: {func} every {interval} min"
+                )
