@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import tempfile
 import zlib
 from collections.abc import Iterator
 from datetime import timedelta
@@ -23,6 +24,8 @@ from finalesync.staging import Staging, qn
 from .models import Backup, BackupChunk
 
 CHUNK_BYTES = 1 << 20
+# A backup (compressed) bigger than this spools to a temporary file instead of memory.
+SPOOL_IN_MEMORY = 32 << 20
 
 
 def content_checksum(datatype: DataType) -> tuple[int, str]:
@@ -73,22 +76,32 @@ def backup_current(
             latest.is_good = True
         return latest, False
     staging = Staging(datatype, with_stamps=True)
-    with transaction.atomic():
-        backup = Backup.objects.create(
-            data_type=datatype.name,
-            reason=reason,
-            row_count=count,
-            checksum=checksum,
-            columns=staging.columns,
-            sync_run=run,
-            is_good=is_good,
-        )
-        size = 0
-        for seq, blob in enumerate(_compressed_chunks(_dump_csv(datatype, staging.columns))):
-            BackupChunk.objects.create(backup=backup, seq=seq, data=blob)
-            size += len(blob)
-        backup.size_bytes = size
-        backup.save(update_fields=["size_bytes"])
+    # The dump goes to a spool file first: on PostgreSQL the connection is busy with COPY until the dump
+    # ends, and a chunk INSERT on it before then would wait forever on the connection's own lock.
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        compressor = zlib.compressobj(
+            level=1, wbits=31
+        )  # gzip framing, fast level: backups are on the hot path
+        for block in _dump_csv(datatype, staging.columns):
+            spool.write(compressor.compress(block))
+        spool.write(compressor.flush())
+        size = spool.tell()
+        spool.seek(0)
+        with transaction.atomic():
+            backup = Backup.objects.create(
+                data_type=datatype.name,
+                reason=reason,
+                row_count=count,
+                checksum=checksum,
+                columns=staging.columns,
+                sync_run=run,
+                is_good=is_good,
+                size_bytes=size,
+            )
+            seq = 0
+            while blob := spool.read(CHUNK_BYTES):
+                BackupChunk.objects.create(backup=backup, seq=seq, data=blob)
+                seq += 1
     return backup, True
 
 
@@ -121,26 +134,22 @@ def _dump_csv(datatype: DataType, columns: list[str]) -> Iterator[bytes]:
         yield buffer.getvalue().encode()
 
 
-def _compressed_chunks(blocks: Iterator[bytes]) -> Iterator[bytes]:
-    compressor = zlib.compressobj(level=1, wbits=31)  # gzip framing, fast level: backups are on the hot path
-    pending = bytearray()
-    for block in blocks:
-        pending += compressor.compress(block)
-        if len(pending) >= CHUNK_BYTES:
-            yield bytes(pending)
-            pending.clear()
-    pending += compressor.flush()
-    if pending:
-        yield bytes(pending)
-
-
 def iter_backup_bytes(backup: Backup) -> Iterator[bytes]:
-    decompressor = zlib.decompressobj(wbits=31)
-    ids = list(backup.chunks.order_by("seq").values_list("id", flat=True))
-    for chunk_id in ids:
-        data = BackupChunk.objects.filter(pk=chunk_id).values_list("data", flat=True).get()
-        yield decompressor.decompress(bytes(data))
-    yield decompressor.flush()
+    """The backup's CSV, decompressed, as a stream of blocks. The chunks are read into a spool file first,
+    so the caller may COPY the stream into PostgreSQL without another query on the busy connection."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+    for chunk_id in backup.chunks.order_by("seq").values_list("id", flat=True):
+        spool.write(bytes(BackupChunk.objects.filter(pk=chunk_id).values_list("data", flat=True).get()))
+    spool.seek(0)
+
+    def blocks():
+        decompressor = zlib.decompressobj(wbits=31)
+        with spool:
+            while data := spool.read(CHUNK_BYTES):
+                yield decompressor.decompress(data)
+            yield decompressor.flush()
+
+    return blocks()
 
 
 def stage_backup(backup: Backup, staging: Staging) -> int:

@@ -88,3 +88,25 @@ def test_retention_keeps_latest_good_backups_and_recent_ones():
     # newest 10 good = recent + the 9 newest old ones; the 6 oldest old ones go
     assert removed == 6
     assert kept == {recent.pk, other.pk, *[b.pk for b in old[6:]]}
+
+
+@pytest.mark.django_db
+def test_backups_of_many_chunks_are_written_and_restored(finale, monkeypatch):
+    """Regression: on PostgreSQL, writing or reading chunks during the COPY deadlocked on the connection."""
+    import retries.backups
+
+    monkeypatch.setattr(retries.backups, "CHUNK_BYTES", 1024)
+    assert sync_data_type(data_type="inventory", force=True).outcome == "success"
+    backup = Backup.objects.get(data_type="inventory")
+    assert backup.chunks.count() > 3
+    before = rows("inventory")
+    registry.get("inventory").model.objects.all().delete()
+    finale.set_fault("inventory", "empty")
+    result = sync_data_type(data_type="inventory")
+    assert (result.outcome, result.restored_backup_id) == ("rolled_back", backup.pk)
+    assert _same(rows("inventory"), before)
+    finale.clear_faults()
+    finale.mutate("inventory", ratio=0.5)
+    assert sync_data_type(data_type="inventory", force=True).updated > 0
+    assert restore_backup(backup_id=backup.pk, user="ops").outcome == "success"
+    assert _same(rows("inventory"), before)
