@@ -101,8 +101,8 @@ class Staging:
                         if plain
                         else [a(v) if a else v for a, v in zip(adapters, item.values, strict=True)]
                     )
-                    extra = json.dumps(item.extra, ensure_ascii=False, sort_keys=True) if item.extra else "{}"
-                    yield (item.key, *values, extra, item.row_hash(), line, 0)
+                    extra = item.extra_json()
+                    yield (item.key, *values, extra, item.row_hash(extra), line, 0)
                 else:
                     if on_bad:
                         on_bad(item)
@@ -115,12 +115,14 @@ class Staging:
         self.index()
 
     def index(self) -> None:
-        """Index the staged keys; call once after loading, before the checks and the apply."""
+        """Prepare the staged rows for the checks and the apply; call once after loading."""
         with connection.cursor() as cursor:
-            cursor.execute(f"CREATE INDEX {qn(self.name + '_key')} ON {self.table} (natural_key)")
             if connection.vendor == "postgresql":
-                # Temporary tables are never auto-analysed; without statistics the joins below go nested-loop.
+                # Temporary tables are never auto-analysed; without statistics the joins go nested-loop.
+                # With them PostgreSQL hash-joins, which an index on the staged keys would not speed up.
                 cursor.execute(f"ANALYZE {self.table}")
+            else:
+                cursor.execute(f"CREATE INDEX {qn(self.name + '_key')} ON {self.table} (natural_key)")
 
     def write_raw(self, rows: Iterable[tuple]) -> None:
         """Write tuples in `columns + [line_no, bad]` order, values already in database form."""
@@ -214,6 +216,9 @@ class Staging:
         stamp = connection.ops.adapt_datetimefield_value(now)
         counts = ApplyCounts()
         with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # Enough memory for the hash joins of a million-row type; only for this transaction.
+                cursor.execute("SET LOCAL work_mem = '64MB'")
             if self.live_count():
                 cursor.execute(
                     f"DELETE FROM {live} WHERE NOT EXISTS "

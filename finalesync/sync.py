@@ -224,7 +224,11 @@ def _run(datatype: DataType, config, run, result: SyncResult, *, force, client_f
                 )
 
         # 4. back up what is there now (committed before anything changes)
-        backup, _ = backups.backup_current(datatype=datatype, run=run, is_good=_live_is_good(datatype.name))
+        current = backups.content_checksum(datatype)
+        expected = last_good_checksum(datatype.name)
+        backup, _ = backups.backup_current(
+            datatype=datatype, run=run, is_good=expected in (None, current[1]), current=current
+        )
         result.backup_id = backup.pk if backup else None
 
         # 5-6. apply in one transaction and verify before it commits
@@ -240,7 +244,8 @@ def _run(datatype: DataType, config, run, result: SyncResult, *, force, client_f
                     details={"actual": actual, "expected": good + kept_bad},
                 )
             changed = counts.created or counts.updated or counts.deleted
-            checksum = backups.content_checksum(datatype)[1] if changed or backup is None else backup.checksum
+            after = backups.content_checksum(datatype) if changed or backup is None else current
+            checksum = after[1]
             run.details = {**run.details, "content_checksum": checksum}
         result.created, result.updated, result.deleted, result.unchanged = (
             counts.created,
@@ -251,7 +256,9 @@ def _run(datatype: DataType, config, run, result: SyncResult, *, force, client_f
         result.item_count = actual
         if changed:
             # Keep the new good state too, so a later rollback returns to exactly what this sync left.
-            backups.backup_current(datatype=datatype, run=run, reason=Backup.Reason.POST_SYNC, is_good=True)
+            backups.backup_current(
+                datatype=datatype, run=run, reason=Backup.Reason.POST_SYNC, is_good=True, current=after
+            )
     result.outcome = SyncRun.Outcome.SUCCESS
     now = timezone.now()
     recording.record_success(data_type=datatype.name, item_count=result.item_count, now=now)

@@ -59,14 +59,20 @@ def latest_backup(data_type: str, *, good_only: bool = False) -> Backup | None:
 
 
 def backup_current(
-    *, datatype: DataType, run=None, reason=Backup.Reason.PRE_SYNC, is_good: bool = True
+    *,
+    datatype: DataType,
+    run=None,
+    reason=Backup.Reason.PRE_SYNC,
+    is_good: bool = True,
+    current: tuple[int, str] | None = None,
 ) -> tuple[Backup | None, bool]:
     """Back up the live rows of `datatype` unless the latest backup already holds exactly them.
 
-    Returns (backup, created); (None, False) when the table is empty (nothing to keep). The backup is
-    committed before anything is applied.
+    `current` is the live (row count, checksum) when the caller has just computed it. Returns (backup,
+    created); (None, False) when the table is empty (nothing to keep). The backup is committed before
+    anything is applied.
     """
-    count, checksum = content_checksum(datatype)
+    count, checksum = current or content_checksum(datatype)
     if count == 0:
         return None, False
     latest = latest_backup(datatype.name)

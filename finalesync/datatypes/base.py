@@ -28,10 +28,15 @@ class Record:
     values: tuple
     extra: dict
 
-    def row_hash(self) -> str:
+    def extra_json(self) -> str:
+        return json.dumps(self.extra, sort_keys=True, ensure_ascii=False) if self.extra else "{}"
+
+    def row_hash(self, extra_json: str | None = None) -> str:
+        """Digest of key, values and extras; pass `extra_json` when the caller has serialised it already."""
         parts = [self.key]
         parts.extend("\x00" if v is None else str(v) for v in self.values)
-        parts.append(json.dumps(self.extra, sort_keys=True, ensure_ascii=False) if self.extra else "")
+        extra = self.extra_json() if extra_json is None else extra_json
+        parts.append("" if extra == "{}" else extra)
         return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
 
 
@@ -62,6 +67,9 @@ def text(value: str) -> str:
 def number(value: str) -> str | None:
     """'1,234.50', '$12', '(3.5)', ' ' → '1234.50', '12', '-3.5', None. Kept as canonical text so the
     hash of an unchanged row stays the same and no float rounding creeps in."""
+    # Most cells are plain digits: skip the general path for them (a third of a big sync's parse time).
+    if value.isdigit() and value.isascii() and len(value) <= 14:
+        return value
     value = value.strip()
     if not value:
         return None
@@ -220,7 +228,7 @@ class ReportDataType(DataType):
                 key = KEY_SEPARATOR.join(parts)
                 if len(key) > 255:
                     raise RowError("key longer than 255 characters")
-                values = tuple(parse(row[pos] if pos is not None else "") for _, pos, parse in getters)
+                values = tuple([parse(row[pos] if pos is not None else "") for _, pos, parse in getters])
             except RowError as exc:
                 yield BadRow(line=line, reason=str(exc), key=key or None)
                 continue
