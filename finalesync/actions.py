@@ -7,8 +7,6 @@ outcome. A refused action raises ActionRefused with a message for people; its au
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -394,7 +392,7 @@ def preview_restore(*, backup_id: int, max_examples: int = 5) -> RestorePreview:
 
     Both sides are read as streams in key order (the backup is stored ordered by key in byte order) and
     merged, so memory stays flat whatever the table size. Raises Backup.DoesNotExist."""
-    from retries.backups import iter_backup_bytes
+    from retries.backups import backup_rows
     from retries.models import Backup
 
     backup = Backup.objects.get(pk=backup_id)
@@ -406,7 +404,7 @@ def preview_restore(*, backup_id: int, max_examples: int = 5) -> RestorePreview:
         .values_list("natural_key", "row_hash")
         .iterator(chunk_size=5000)
     )
-    saved = _backup_pairs(iter_backup_bytes(backup))
+    saved = _backup_pairs(backup_rows(backup))
 
     def note(kind: str, key: str):
         if len(preview.examples[kind]) < max_examples:
@@ -435,35 +433,13 @@ def preview_restore(*, backup_id: int, max_examples: int = 5) -> RestorePreview:
     return preview
 
 
-def _backup_pairs(blocks: Iterator[bytes]) -> Iterator[tuple[str, str]]:
-    text = io.TextIOWrapper(_BlockReader(blocks), encoding="utf-8", newline="")
-    reader = csv.reader(text)
+def _backup_pairs(reader: Iterator[list[str]]) -> Iterator[tuple[str, str]]:
     header = next(reader, None) or []
     if "natural_key" not in header or "row_hash" not in header:
         return
     key_at, hash_at = header.index("natural_key"), header.index("row_hash")
     for row in reader:
         yield row[key_at], row[hash_at]
-
-
-class _BlockReader(io.RawIOBase):
-    def __init__(self, blocks: Iterator[bytes]):
-        self._blocks = blocks
-        self._pending = b""
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._pending:
-            try:
-                self._pending = next(self._blocks)
-            except StopIteration:
-                return 0
-        n = min(len(buffer), len(self._pending))
-        buffer[:n] = self._pending[:n]
-        self._pending = self._pending[n:]
-        return n
 
 
 # --- credentials and settings (admin) -------------------------------------------------------------------------

@@ -160,8 +160,7 @@ def iter_backup_bytes(backup: Backup) -> Iterator[bytes]:
 
 def stage_backup(backup: Backup, staging: Staging) -> int:
     """Load a backup's rows into `staging` (all as good rows). Returns the number of rows staged."""
-    lines = _lines(iter_backup_bytes(backup))
-    reader = csv.reader(lines)
+    reader = backup_rows(backup)
     header = next(reader, None)
     if header is None:
         return 0
@@ -189,6 +188,11 @@ def stage_backup(backup: Backup, staging: Staging) -> int:
     staging.write_raw(rows())
     staging.index()
     return staging.staged - before
+
+
+def backup_rows(backup: Backup) -> Iterator[list[str]]:
+    """A backup's CSV rows (lists of cells), header first, streamed."""
+    return csv.reader(_lines(iter_backup_bytes(backup)))
 
 
 def _lines(blocks: Iterator[bytes]) -> Iterator[str]:
