@@ -307,6 +307,19 @@ def _handle_failure(datatype: DataType, config, run, result: SyncResult, exc: Ex
         if isinstance(exc, ROLLBACK_ERRORS):
             result.outcome = SyncRun.Outcome.ROLLED_BACK
         result.restored_backup_id = restored.pk if restored else None
+        if recovery_attempted and not recovery_succeeded:
+            # Our own database failed the restore (a lock, a timeout): the retry queue tries it again.
+            from retries.models import RetryItem
+            from retries.queue import enqueue_retry
+
+            enqueue_retry(
+                data_type=datatype.name,
+                operation=RetryItem.Operation.RESTORE,
+                error=f"restoring backup #{restored.pk} after refused data failed",
+                error_code="restore_failed",
+                priority=RetryItem.Priority.CRITICAL,
+                context={"backup": restored.pk, "sync_run": run.pk},
+            )
     now = timezone.now()
     recording.record_failure(
         data_type=datatype.name,

@@ -110,3 +110,28 @@ def test_backups_of_many_chunks_are_written_and_restored(finale, monkeypatch):
     assert sync_data_type(data_type="inventory", force=True).updated > 0
     assert restore_backup(backup_id=backup.pk, user="ops").outcome == "success"
     assert _same(rows("inventory"), before)
+
+
+@pytest.mark.django_db
+def test_failed_automatic_restore_is_queued_as_a_critical_restore_retry(finale, monkeypatch):
+    from retries import restore
+    from retries.models import RetryItem
+    from retries.queue import process_retries
+
+    sync_data_type(data_type="vendors", force=True)
+    before = rows("vendors")
+    registry.get("vendors").model.objects.all().delete()
+    finale.set_fault("vendors", "empty")
+    real_apply = restore.apply_backup
+    monkeypatch.setattr(
+        restore, "apply_backup", lambda **kw: (_ for _ in ()).throw(RuntimeError("lock timeout"))
+    )
+    result = sync_data_type(data_type="vendors")
+    assert result.outcome == "rolled_back"
+    item = RetryItem.objects.get(operation="restore")
+    assert (item.data_type, item.priority, item.status) == ("vendors", 4, "pending")
+    monkeypatch.setattr(restore, "apply_backup", real_apply)
+    RetryItem.objects.filter(pk=item.pk).update(next_retry_at=timezone.now())
+    [done] = process_retries().processed
+    assert (done["operation"], done["status"]) == ("restore", "completed")
+    assert _same(rows("vendors"), before)
