@@ -245,8 +245,10 @@ def _run(datatype: DataType, config, run, result: SyncResult, *, force, client_f
                 )
             changed = counts.created or counts.updated or counts.deleted
             after = backups.content_checksum(datatype) if changed or backup is None else current
-            checksum = after[1]
-            run.details = {**run.details, "content_checksum": checksum}
+            run.details = {**run.details, "content_checksum": after[1]}
+            # Written in the apply transaction: if the worker dies right after the commit, the next run
+            # still knows which content is the good one (and will not "restore" over real Finale data).
+            SyncRun.objects.filter(pk=run.pk).update(details=run.details)
         result.created, result.updated, result.deleted, result.unchanged = (
             counts.created,
             counts.updated,
@@ -266,9 +268,9 @@ def _run(datatype: DataType, config, run, result: SyncResult, *, force, client_f
 
 
 def last_good_checksum(data_type: str) -> str | None:
-    """The content checksum the last successful run (sync or restore) of `data_type` left, or None."""
+    """The content checksum the last applied run (sync or restore) of `data_type` left, or None."""
     details = (
-        SyncRun.objects.filter(data_type=data_type, outcome=SyncRun.Outcome.SUCCESS)
+        SyncRun.objects.filter(data_type=data_type, details__has_key="content_checksum")
         .order_by("-started_at", "-id")
         .values_list("details", flat=True)
         .first()

@@ -10,15 +10,17 @@ from django.utils import timezone
 from finalesync.datatypes import registry
 from finalesync.datatypes.base import DataType
 from finalesync.errors import VerificationFailed
+from finalesync.models import SyncRun
 from finalesync.staging import ApplyCounts, Staging
 
 from . import backups
 from .models import Backup
 
 
-def apply_backup(*, backup: Backup, datatype: DataType) -> ApplyCounts:
+def apply_backup(*, backup: Backup, datatype: DataType, run=None) -> ApplyCounts:
     """Make the live rows of `datatype` equal to `backup`, all or nothing. The caller holds the type lock
-    (or is the sync that holds it). Raises VerificationFailed when the result does not match the backup."""
+    (or is the sync that holds it). With `run` (a restore's SyncRun), the restored content is recorded as
+    the good state in the same transaction. Raises VerificationFailed when the result does not match."""
     with Staging(datatype, with_stamps=True) as staging:
         staged = backups.stage_backup(backup, staging)
         with transaction.atomic():
@@ -29,6 +31,10 @@ def apply_backup(*, backup: Backup, datatype: DataType) -> ApplyCounts:
                     f"Restoring backup #{backup.pk} gave {count} rows (checksum {checksum[:8]}), expected "
                     f"{backup.row_count} (checksum {backup.checksum[:8]}); nothing was changed"
                 )
+            if run is not None:
+                # A person chose these rows: they are now the good state a later rollback returns to.
+                run.details = {**run.details, "content_checksum": backup.checksum}
+                SyncRun.objects.filter(pk=run.pk).update(details=run.details)
     return counts
 
 
@@ -37,7 +43,6 @@ def restore_backup(*, backup_id: int, user: str = "system", reason: str = ""):
     undone. Records a SyncRun with trigger 'restore'. Returns the SyncRun; raises Backup.DoesNotExist for
     an unknown id and RuntimeError when a sync of the type is running."""
     from finalesync.locks import type_lock
-    from finalesync.models import SyncRun
     from finalesync.sync import _live_is_good
 
     backup = Backup.objects.get(pk=backup_id)
@@ -61,7 +66,7 @@ def restore_backup(*, backup_id: int, user: str = "system", reason: str = ""):
                     reason=Backup.Reason.PRE_RESTORE,
                     is_good=_live_is_good(datatype.name),
                 )
-                counts = apply_backup(backup=backup, datatype=datatype)
+                counts = apply_backup(backup=backup, datatype=datatype, run=run)
             except Exception as exc:
                 run.outcome = SyncRun.Outcome.FAILED
                 run.error = str(exc)[:2000]
@@ -76,12 +81,7 @@ def restore_backup(*, backup_id: int, user: str = "system", reason: str = ""):
                     counts.unchanged,
                 )
                 run.item_count = backup.row_count
-                # A person chose these rows: they are now the good state a later rollback returns to.
-                run.details = {
-                    **run.details,
-                    "undo_backup": undo.pk if undo else None,
-                    "content_checksum": backup.checksum,
-                }
+                run.details = {**run.details, "undo_backup": undo.pk if undo else None}
     run.finished_at = timezone.now()
     run.duration_ms = int((time.monotonic() - started) * 1000)
     run.save()

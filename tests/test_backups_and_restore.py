@@ -135,3 +135,16 @@ def test_failed_automatic_restore_is_queued_as_a_critical_restore_retry(finale, 
     [done] = process_retries().processed
     assert (done["operation"], done["status"]) == ("restore", "completed")
     assert _same(rows("vendors"), before)
+
+
+@pytest.mark.django_db
+def test_good_state_is_known_even_if_the_worker_died_right_after_committing(finale):
+    from finalesync.models import SyncRun
+    from finalesync.sync import last_good_checksum
+
+    assert sync_data_type(data_type="boms", force=True).outcome == "success"
+    finale.mutate("boms", ratio=0.3)
+    result = sync_data_type(data_type="boms", force=True)
+    # as if the process died between the apply's commit and saving the run
+    SyncRun.objects.filter(pk=result.run_id).update(outcome="running", finished_at=None)
+    assert last_good_checksum("boms") == content_checksum(registry.get("boms"))[1]
