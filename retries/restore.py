@@ -41,7 +41,7 @@ def apply_backup(*, backup: Backup, datatype: DataType, run=None) -> ApplyCounts
 def restore_backup(*, backup_id: int, user: str = "system", reason: str = ""):
     """Restore a data type to backup `backup_id`, first backing up its current rows so the restore can be
     undone. Records a SyncRun with trigger 'restore'. Returns the SyncRun; raises Backup.DoesNotExist for
-    an unknown id and RuntimeError when a sync of the type is running."""
+    an unknown id; when a sync of the type is running the run is recorded as skipped."""
     from finalesync.locks import type_lock
     from finalesync.sync import _live_is_good
 
