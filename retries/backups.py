@@ -123,8 +123,16 @@ def _dump_csv(datatype: DataType, columns: list[str]) -> Iterator[bytes]:
                 f'COPY (SELECT {cols} FROM {table} ORDER BY natural_key COLLATE "C") TO STDOUT WITH (FORMAT csv)'
             ) as copy,
         ):
+            # COPY hands back one row per block: batch them so compression runs on megabytes, not rows.
+            batch, size = [], 0
             for block in copy:
-                yield bytes(block)
+                batch.append(block)
+                size += len(block)
+                if size >= CHUNK_BYTES:
+                    yield b"".join(batch)
+                    batch, size = [], 0
+            if batch:
+                yield b"".join(batch)
         return
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
