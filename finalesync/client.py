@@ -259,6 +259,14 @@ class FinaleClient:
             raise ConfigurationError("No report URL is configured for this data type")
         if not urlsplit(url).scheme:
             return urljoin(self.credentials.base_url.rstrip("/") + "/", url.lstrip("/"))
+        # The API key travels with the request: never to a host other than Finale's (a mistyped or pasted
+        # URL must not hand the credentials to someone else).
+        target, base = urlsplit(url), urlsplit(self.credentials.base_url)
+        if (target.scheme, target.netloc.lower()) != (base.scheme, base.netloc.lower()):
+            raise ConfigurationError(
+                f"The report URL points at {target.scheme}://{target.hostname}, not at the Finale base URL "
+                f"{base.scheme}://{base.hostname}; refusing to send the API credentials there"
+            )
         return url
 
     def _get(self, url: str, *, what: str, params=None) -> requests.Response:

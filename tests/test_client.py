@@ -170,3 +170,10 @@ def test_retry_after_reads_seconds_and_ignores_nonsense():
     assert parse_retry_after("120") == 120
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+def test_report_url_on_another_host_is_refused_before_any_request(client):
+    with pytest.raises(errors.ConfigurationError, match="refusing to send the API credentials"):
+        client.resolve("https://evil.example.com/acme/doc/report/pivotTableStream/1/Report.csv")
+    assert client.resolve("/acme/doc/report/x.csv") == f"{BASE}/acme/doc/report/x.csv"
+    assert client.resolve(URL) == URL
