@@ -68,8 +68,8 @@ def number(value: str) -> str | None:
     """'1,234.50', '$12', '(3.5)', ' ' → '1234.50', '12', '-3.5', None. Kept as canonical text so the
     hash of an unchanged row stays the same and no float rounding creeps in."""
     # Most cells are plain digits: skip the general path for them (a third of a big sync's parse time).
-    if value.isdigit() and value.isascii() and len(value) <= 14:
-        return value
+    if value.isascii() and len(value) <= 14 and (value.isdigit() or value.replace(".", "", 1).isdigit()):
+        return value  # plain digits or a plain decimal such as 12.50: already canonical
     value = value.strip()
     if not value:
         return None
