@@ -50,6 +50,30 @@ def secret_state(stored: str, env_name: str | None = None) -> str:
     return "set" if stored else "not set"
 
 
+def write_only_field(label: str, help_text: str, *, autocomplete: str = "off") -> forms.CharField:
+    """A form field for a secret: never rendered back, empty means "keep the stored value"."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": autocomplete}),
+        help_text=help_text,
+    )
+
+
+def apply_write_only(obj, form, *fields: str) -> list[str]:
+    """Copy each `new_<field>` (or `clear_<field>`) of a valid form onto `obj`; return what changed."""
+    changed = []
+    for field in fields:
+        if form.cleaned_data.get(f"new_{field}"):
+            setattr(obj, field, form.cleaned_data[f"new_{field}"])
+            changed.append(field)
+        elif form.cleaned_data.get(f"clear_{field}") and getattr(obj, field):
+            setattr(obj, field, "")
+            changed.append(f"{field} (removed)")
+    return changed
+
+
 def _env(name: str) -> bool:
     if name.startswith("FINALE_REPORT_URL_"):
         return bool(settings.FINALE_REPORT_URLS.get(name.removeprefix("FINALE_REPORT_URL_").lower()))
@@ -65,12 +89,10 @@ class FinaleConnectionForm(forms.ModelForm):
         assume_scheme="https",
         help_text="Leave blank for FINALE_BASE_URL or Finale's own URL.",
     )
-    new_api_secret = forms.CharField(
-        label="New API secret",
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Write-only: the stored secret is never shown. Leave empty to keep it.",
+    new_api_secret = write_only_field(
+        "New API secret",
+        "Write-only: the stored secret is never shown. Leave empty to keep it.",
+        autocomplete="new-password",
     )
     clear_api_secret = forms.BooleanField(label="Remove the stored API secret", required=False)
 
@@ -124,13 +146,7 @@ class FinaleConnectionAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         changed = [f for f in form.changed_data if f in ("base_url", "account", "api_key")]
-        new_secret = form.cleaned_data.get("new_api_secret")
-        if new_secret:
-            obj.api_secret = new_secret
-            changed.append("api_secret")
-        elif form.cleaned_data.get("clear_api_secret") and obj.api_secret:
-            obj.api_secret = ""
-            changed.append("api_secret (removed)")
+        changed += apply_write_only(obj, form, "api_secret")
         if changed:
             obj.credentials_changed_at = timezone.now()
         super().save_model(request, obj, form, change)
@@ -142,12 +158,9 @@ class FinaleConnectionAdmin(admin.ModelAdmin):
 
 # --- data types ----------------------------------------------------------------------------------------------
 class DataTypeConfigForm(forms.ModelForm):
-    new_report_url = forms.CharField(
-        label="New report URL",
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Write-only: the stored URL is never shown (it can carry credentials). Leave empty to keep it.",
+    new_report_url = write_only_field(
+        "New report URL",
+        "Write-only: the stored URL is never shown (it can carry credentials). Leave empty to keep it.",
     )
     clear_report_url = forms.BooleanField(label="Remove the stored report URL", required=False)
 
@@ -258,13 +271,7 @@ class DataTypeConfigAdmin(admin.ModelAdmin):
         return secret_state(obj.report_url, f"FINALE_REPORT_URL_{obj.data_type.upper()}")
 
     def save_model(self, request, obj, form, change):
-        url_changed = ""
-        if form.cleaned_data.get("new_report_url"):
-            obj.report_url = form.cleaned_data["new_report_url"]
-            url_changed = "report_url"
-        elif form.cleaned_data.get("clear_report_url") and obj.report_url:
-            obj.report_url = ""
-            url_changed = "report_url (removed)"
+        url_changed = "".join(apply_write_only(obj, form, "report_url"))
         super().save_model(request, obj, form, change)
         settings_changed = [f for f in form.changed_data if f in form.Meta.fields]
         if settings_changed:

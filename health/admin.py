@@ -11,7 +11,7 @@ from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from finalesync.actions import record
-from finalesync.admin import ReadOnlyAdmin, admin_actor, secret_state
+from finalesync.admin import ReadOnlyAdmin, admin_actor, apply_write_only, secret_state, write_only_field
 from finalesync.models import AuditLog, DataTypeConfig
 
 from .grading import assess
@@ -61,20 +61,15 @@ class ConnectionHealthAdmin(ReadOnlyAdmin):
 
 # --- alerts (models of the alerts work; credentials write-only like the Finale secret) -----------------------
 class AlertChannelForm(forms.ModelForm):
-    new_url = forms.CharField(
-        label="New webhook URL",
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        help_text="Write-only: a webhook URL is a credential and is never shown. Leave empty to keep it.",
+    new_url = write_only_field(
+        "New webhook URL",
+        "Write-only: a webhook URL is a credential and is never shown. Leave empty to keep it.",
     )
     clear_url = forms.BooleanField(label="Remove the stored webhook URL", required=False)
-    new_signing_secret = forms.CharField(
-        label="New signing secret",
-        required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="Write-only (generic webhooks). Leave empty to keep it.",
+    new_signing_secret = write_only_field(
+        "New signing secret",
+        "Write-only (generic webhooks). Leave empty to keep it.",
+        autocomplete="new-password",
     )
     clear_signing_secret = forms.BooleanField(label="Remove the stored signing secret", required=False)
 
@@ -127,13 +122,7 @@ class AlertChannelAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         changed = [f for f in form.changed_data if f in form.Meta.fields]
-        for field in ("url", "signing_secret"):
-            if form.cleaned_data.get(f"new_{field}"):
-                setattr(obj, field, form.cleaned_data[f"new_{field}"])
-                changed.append(field)
-            elif form.cleaned_data.get(f"clear_{field}") and getattr(obj, field):
-                setattr(obj, field, "")
-                changed.append(f"{field} (removed)")
+        changed += apply_write_only(obj, form, "url", "signing_secret")
         super().save_model(request, obj, form, change)
         if changed:
             record(
