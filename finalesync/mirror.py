@@ -13,6 +13,8 @@ class MirroredRow(models.Model):
 
     natural_key = models.CharField(max_length=255, unique=True)
     row_hash = models.CharField(max_length=32)
+    # Digest of the raw report cells the row was parsed from: a re-sync skips parsing rows that match.
+    source_hash = models.CharField(max_length=16, blank=True, default="")
     extra = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()

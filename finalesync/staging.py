@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.db.models import CharField, DateTimeField, JSONField, TextField
 
-from .datatypes.base import BadRow, DataType, Record
+from .datatypes.base import BadRow, DataType, Record, Unchanged
 
 COPY_FLUSH = 1 << 20
+# The `bad` flag of a staged row: parsed, unreadable (its live row is kept), or unchanged since last time.
+GOOD, BAD, UNCHANGED = 0, 1, 2
 INSERT_BATCH = 2000
 
 
@@ -47,13 +49,13 @@ class Staging:
         self.live = qn(self.model._meta.db_table)
         fields = [self.model._meta.get_field(name) for name in datatype.fields]
         self.data_columns = [f.column for f in fields]
-        self.columns = ["natural_key", *self.data_columns, "extra", "row_hash"]
+        self.columns = ["natural_key", *self.data_columns, "extra", "row_hash", "source_hash"]
         # A restore brings rows back with their own created/updated times; a sync stamps them itself.
         self.with_stamps = with_stamps
         if with_stamps:
             self.columns += ["created_at", "updated_at"]
         self.nullable = {f.column for f in fields if f.null}
-        self._text_columns = ["natural_key", "row_hash"] + [
+        self._text_columns = ["natural_key", "row_hash", "source_hash"] + [
             f.column for f in fields if isinstance(f, (CharField, TextField)) and not f.null
         ]
         self._adapters = [self._adapter(f) for f in fields]
@@ -87,8 +89,9 @@ class Staging:
             pass
 
     # --- loading ----------------------------------------------------------------------------------------------
-    def load(self, items: Iterable[Record | BadRow], *, on_bad=None, on_progress=None) -> None:
-        """Stage parsed records. Bad rows are staged with their key only, so their live row is kept."""
+    def load(self, items: Iterable[Record | BadRow | Unchanged], *, on_bad=None, on_progress=None) -> None:
+        """Stage parsed records. Bad and unchanged rows are staged with their key only (flag 1 and 2), so
+        their live row is kept; an unchanged row counts as good."""
         adapters = self._adapters
         plain = not any(adapters)
         width = len(self.columns)
@@ -102,12 +105,14 @@ class Staging:
                         else [a(v) if a else v for a, v in zip(adapters, item.values, strict=True)]
                     )
                     extra = item.extra_json()
-                    yield (item.key, *values, extra, item.row_hash(extra), line, 0)
+                    yield (item.key, *values, extra, item.row_hash(extra), item.source, line, GOOD)
+                elif isinstance(item, Unchanged):
+                    yield (item.key, *([None] * (width - 1)), line, UNCHANGED)
                 else:
                     if on_bad:
                         on_bad(item)
                     if item.key:
-                        yield (item.key, *([None] * (width - 1)), line, 1)
+                        yield (item.key, *([None] * (width - 1)), line, BAD)
                 if on_progress and line % 5000 == 0:
                     on_progress(line)
 
@@ -177,7 +182,16 @@ class Staging:
             return cursor.fetchone()[0] or 0
 
     def good_count(self) -> int:
-        return self.scalar(f"SELECT count(*) FROM {self.table} WHERE bad = 0")
+        return self.scalar(f"SELECT count(*) FROM {self.table} WHERE bad <> {BAD}")
+
+    def live_source_hashes(self) -> set[int]:
+        """The source digests of the live rows, as integers (about 70 bytes each in memory)."""
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT source_hash FROM {self.live} WHERE source_hash <> ''")
+            known = set()
+            while rows := cursor.fetchmany(20000):
+                known.update(int(h, 16) for (h,) in rows)
+        return known
 
     def live_count(self) -> int:
         return self.scalar(f"SELECT count(*) FROM {self.live}")
@@ -185,18 +199,18 @@ class Staging:
     def drop_duplicates(self, limit_examples: int = 5) -> tuple[int, list[str]]:
         """Keep the first row of each key; return how many later rows were dropped and some of their keys."""
         t = self.table
-        duplicates = self.scalar(f"SELECT count(*) - count(DISTINCT natural_key) FROM {t} WHERE bad = 0")
+        duplicates = self.scalar(f"SELECT count(*) - count(DISTINCT natural_key) FROM {t} WHERE bad <> {BAD}")
         if not duplicates:
             return 0, []
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT natural_key FROM {t} WHERE bad = 0 GROUP BY natural_key HAVING count(*) > 1 "
+                f"SELECT natural_key FROM {t} WHERE bad <> {BAD} GROUP BY natural_key HAVING count(*) > 1 "
                 f"ORDER BY natural_key LIMIT {int(limit_examples)}"
             )
             examples = [r[0] for r in cursor.fetchall()]
             cursor.execute(
-                f"DELETE FROM {t} WHERE bad = 0 AND line_no > "
-                f"(SELECT min(d.line_no) FROM {t} d WHERE d.bad = 0 AND d.natural_key = {t}.natural_key)"
+                f"DELETE FROM {t} WHERE bad <> {BAD} AND line_no > "
+                f"(SELECT min(d.line_no) FROM {t} d WHERE d.bad <> {BAD} AND d.natural_key = {t}.natural_key)"
             )
         return duplicates, examples
 
@@ -204,9 +218,9 @@ class Staging:
         """Live rows that stay only because their new row was unreadable (so they are not deleted)."""
         t, live = self.table, self.live
         return self.scalar(
-            f"SELECT count(DISTINCT s.natural_key) FROM {t} s WHERE s.bad = 1 "
+            f"SELECT count(DISTINCT s.natural_key) FROM {t} s WHERE s.bad = {BAD} "
             f"AND EXISTS (SELECT 1 FROM {live} l WHERE l.natural_key = s.natural_key) "
-            f"AND NOT EXISTS (SELECT 1 FROM {t} g WHERE g.bad = 0 AND g.natural_key = s.natural_key)"
+            f"AND NOT EXISTS (SELECT 1 FROM {t} g WHERE g.bad <> {BAD} AND g.natural_key = s.natural_key)"
         )
 
     # --- applying (call inside transaction.atomic) -------------------------------------------------------------
@@ -236,6 +250,13 @@ class Staging:
                     [] if self.with_stamps else [stamp],
                 )
                 counts.updated = cursor.rowcount
+                # Same values, other raw text (say, a number now formatted "1,234"): remember the new text so
+                # the next sync can skip the row, without touching its values or updated_at.
+                cursor.execute(
+                    f"UPDATE {live} SET source_hash = s.source_hash FROM {t} s "
+                    f"WHERE s.natural_key = {live}.natural_key AND s.bad = 0 "
+                    f"AND {live}.row_hash = s.row_hash AND {live}.source_hash <> s.source_hash"
+                )
                 not_live = f"AND NOT EXISTS (SELECT 1 FROM {live} l WHERE l.natural_key = s.natural_key)"
             else:
                 not_live = ""

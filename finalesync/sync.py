@@ -184,8 +184,11 @@ def _run(datatype: DataType, config, run, result: SyncResult, *, force, client_f
                     f"No report URL for {datatype.name}: set FINALE_REPORT_URL_{datatype.name.upper()} "
                     "or the data type's report URL in the admin"
                 )
+            # Rows whose raw cells are what the live row was parsed from are not parsed again.
+            known = staging.live_source_hashes()
             with client.report_rows(url, what=f"{datatype.label.lower()} report") as rows:
-                staging.load(datatype.records(rows), on_bad=on_bad, on_progress=on_progress)
+                staging.load(datatype.records(rows, known=known), on_bad=on_bad, on_progress=on_progress)
+            del known
         else:
             collection = client.order_collection()
             staging.load(datatype.records(collection), on_bad=on_bad, on_progress=on_progress)

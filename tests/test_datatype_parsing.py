@@ -161,3 +161,20 @@ def test_unequal_order_arrays_are_malformed_not_zero_orders():
 def test_order_collection_without_order_id_is_a_schema_error():
     with pytest.raises(SchemaError):
         records("purchase_orders", {"orderTypeId": ["PURCHASE_ORDER"]})
+
+
+def test_rows_whose_raw_cells_are_known_are_not_parsed_again():
+    from finalesync.datatypes.base import Unchanged
+
+    rows = [["SKU", "Name", "In Stock"], ["A", "a", "1,200"], ["B", "b", "3"], ["C", "c", "x"]]
+    first = records("inventory", rows)
+    known = {int(r.source, 16) for r in first if isinstance(r, Record)}
+    assert len(known) == 2
+    changed = [rows[0], ["A", "a", "1,200"], ["B", "b", "4"], ["C", "c", "x"]]
+    again = list(registry.get("inventory").records(iter(changed), known=known))
+    assert again[0] == Unchanged("A")
+    assert isinstance(again[1], Record) and again[1].key == "B"
+    assert isinstance(again[2], BadRow)  # never known: bad rows are parsed (and reported) every time
+    # the same cells under another header are another row
+    moved = [["SKU", "In Stock", "Name"], ["A", "1,200", "a"]]
+    assert isinstance(list(registry.get("inventory").records(iter(moved), known=known))[0], Record)

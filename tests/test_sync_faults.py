@@ -145,3 +145,19 @@ def test_resync_writes_only_changed_rows(finale):
     assert second.updated + second.unchanged == first.item_count
     changed = [k for k, ts in model.objects.values_list("natural_key", "updated_at") if stamps[k] != ts]
     assert len(changed) == second.updated
+
+
+@pytest.mark.django_db
+def test_unchanged_rows_are_recognised_by_their_raw_text_and_stale_digests_refresh(finale):
+    model = registry.get("inventory").model
+    first = sync_data_type(data_type="inventory", force=True)
+    assert model.objects.exclude(source_hash="").count() == first.item_count
+    stamps = dict(model.objects.values_list("natural_key", "updated_at"))
+    # as if one row had been read from differently formatted text last time
+    key = model.objects.order_by("natural_key").values_list("natural_key", flat=True).first()
+    real = model.objects.get(natural_key=key).source_hash
+    model.objects.filter(natural_key=key).update(source_hash="0000000000000000")
+    again = sync_data_type(data_type="inventory", force=True)
+    assert (again.created, again.updated, again.deleted, again.unchanged) == (0, 0, 0, first.item_count)
+    assert model.objects.get(natural_key=key).source_hash == real
+    assert dict(model.objects.values_list("natural_key", "updated_at")) == stamps

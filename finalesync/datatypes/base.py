@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Set
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .. import __version__
 from ..errors import EmptyData, SchemaError
 
 KEY_SEPARATOR = " / "
@@ -27,6 +28,9 @@ class Record:
     key: str
     values: tuple
     extra: dict
+    # Digest of the raw cells this record was parsed from (report types), so an unchanged row can be
+    # recognised next time without parsing it again. Empty when there are no raw cells (order JSON).
+    source: str = ""
 
     def extra_json(self) -> str:
         return json.dumps(self.extra, sort_keys=True, ensure_ascii=False) if self.extra else "{}"
@@ -38,6 +42,13 @@ class Record:
         extra = self.extra_json() if extra_json is None else extra_json
         parts.append("" if extra == "{}" else extra)
         return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Unchanged:
+    """A row whose raw cells are exactly those the live row of `key` was parsed from: not parsed again."""
+
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +133,11 @@ class DataType:
     def fields(self) -> tuple[str, ...]:
         raise NotImplementedError
 
-    def records(self, source: Iterable) -> Iterator[Record | BadRow]:
+    def records(
+        self, source: Iterable, *, known: Set[int] = frozenset()
+    ) -> Iterator[Record | BadRow | Unchanged]:
+        """Parse `source` into records. `known` holds the source digests of the live rows: a row whose digest
+        is among them may be yielded as Unchanged instead of being parsed."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -198,17 +213,28 @@ class ReportDataType(DataType):
             raise EmptyData(f"{self.label} report is empty (no header, no rows)")
         raise SchemaError(f"{self.label} report has no recognisable header row in its first lines")
 
-    def records(self, source: Iterable[list[str]]) -> Iterator[Record | BadRow]:
+    def records(
+        self, source: Iterable[list[str]], *, known: Set[int] = frozenset()
+    ) -> Iterator[Record | BadRow | Unchanged]:
         rows = iter(source)
         header = self.find_header(rows)
-        yield from self.parse_rows(rows, header)
+        yield from self.parse_rows(rows, header, known)
 
-    def parse_rows(self, rows: Iterator[list[str]], header: HeaderMap) -> Iterator[Record | BadRow]:
+    def source_prefix(self, header: HeaderMap) -> bytes:
+        """What a row's raw cells mean: the same cells under another header, or read by another version of
+        the parser, are a different row."""
+        return f"{__version__}|{self.fields}|{sorted(header.positions.items())}|{header.extras}|".encode()
+
+    def parse_rows(
+        self, rows: Iterator[list[str]], header: HeaderMap, known: Set[int] = frozenset()
+    ) -> Iterator[Record | BadRow | Unchanged]:
         getters = [(c.field, header.positions.get(c.field), c.parse) for c in self.columns]
         key_positions = [header.positions[k] for k in self.key_columns]
         key_names = [next(c.aliases[0] for c in self.columns if c.field == k) for k in self.key_columns]
         extras = header.extras
         width = header.width
+        prefix = self.source_prefix(header)
+        blake2b = hashlib.blake2b
         line = 0
         for line, row in enumerate(rows, start=1):
             if not any(row):
@@ -228,9 +254,13 @@ class ReportDataType(DataType):
                 key = KEY_SEPARATOR.join(parts)
                 if len(key) > 255:
                     raise RowError("key longer than 255 characters")
+                digest = blake2b(prefix + "\x1e".join(row).encode(), digest_size=8).digest()
+                if known and int.from_bytes(digest) in known:
+                    yield Unchanged(key)
+                    continue
                 values = tuple([parse(row[pos] if pos is not None else "") for _, pos, parse in getters])
             except RowError as exc:
                 yield BadRow(line=line, reason=str(exc), key=key or None)
                 continue
             extra = {name: row[i] for i, name in extras if row[i]} if extras else {}
-            yield Record(key, values, extra)
+            yield Record(key, values, extra, digest.hex())

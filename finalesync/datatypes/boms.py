@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from django.db import models
 
 from ..mirror import MirroredRow
-from .base import BadRow, Column, Record, ReportDataType, number
+from .base import BadRow, Column, Record, ReportDataType, Unchanged, number
 
 
 class BomLine(MirroredRow):
@@ -49,7 +49,7 @@ class Boms(ReportDataType):
         Column("bom_average_cost", ("BOM Average Cost",), number),
     )
 
-    def parse_rows(self, rows, header) -> Iterator[Record | BadRow]:
+    def parse_rows(self, rows, header, known=frozenset()) -> Iterator[Record | BadRow | Unchanged]:
         """Component rows leave the parent cells blank and belong to the last parent seen. A component row
         before any parent keeps its blank parent cells and is counted as a bad row."""
         parent_at = [header.positions.get(f) for f in PARENT_FIELDS]
@@ -73,7 +73,7 @@ class Boms(ReportDataType):
                             row[i] = value
                 yield row
 
-        return super().parse_rows(with_parent(rows), header)
+        return super().parse_rows(with_parent(rows), header, known)
 
 
 DATATYPE = Boms()

@@ -152,7 +152,7 @@ class PurchaseOrders(DataType):
     def fields(self) -> tuple[str, ...]:
         return FIELDS
 
-    def records(self, source) -> Iterator[Record | BadRow]:
+    def records(self, source, *, known=frozenset()) -> Iterator[Record | BadRow]:
         """`source` is the decoded order collection. Other order types are dropped here, because Finale's
         own order-type filter is not reliable."""
         for index, order in rows_from_columns(source):

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from django.db import models
 
 from ..mirror import MirroredRow
-from .base import BadRow, Column, Record, ReportDataType, number
+from .base import BadRow, Column, Record, ReportDataType, Unchanged, number
 
 
 class Vendor(MirroredRow):
@@ -55,10 +55,10 @@ class Vendors(ReportDataType):
         Column("notes", ("Notes",)),
     )
 
-    def parse_rows(self, rows, header) -> Iterator[Record | BadRow]:
+    def parse_rows(self, rows, header, known=frozenset()) -> Iterator[Record | BadRow | Unchanged]:
         name_at = header.positions["name"]
         filtered = (row for row in rows if len(row) > name_at and is_vendor_name(row[name_at]))
-        return super().parse_rows(filtered, header)
+        return super().parse_rows(filtered, header, known)
 
 
 DATATYPE = Vendors()
