@@ -8,6 +8,7 @@ outcome. A refused action raises ActionRefused with a message for people; its au
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -238,6 +239,19 @@ def _retry_target(item_id: int) -> tuple[str, str]:
     return f"retry #{item_id} ({item['operation']} {item['data_type']})", item["data_type"]
 
 
+@contextmanager
+def _retry_refusals(item_id: int):
+    """The queue's own refusals (unknown item, wrong state) become ActionRefused with a person's wording."""
+    from retries.models import RetryItem
+
+    try:
+        yield
+    except RetryItem.DoesNotExist:
+        raise ActionRefused(f"there is no retry #{item_id}") from None
+    except ValueError as exc:
+        raise ActionRefused(str(exc)) from None
+
+
 def _kick_processor() -> None:
     """Run the retry processor as soon as the transaction commits, instead of at its next 2-minute tick."""
     from django_q.tasks import async_task
@@ -256,7 +270,7 @@ def retry_now(*, item_id: int, actor: Actor, reason: str = "") -> str:
     target, data_type = _retry_target(item_id)
 
     def work():
-        try:
+        with _retry_refusals(item_id):
             item = RetryItem.objects.get(pk=item_id)
             if item.status == RetryStatus.PENDING:
                 queue.retry_now(item_id=item_id, user=actor.name)
@@ -264,10 +278,6 @@ def retry_now(*, item_id: int, actor: Actor, reason: str = "") -> str:
                 raise ActionRefused(f"retry #{item_id} is being processed right now")
             else:
                 queue.requeue(item_id=item_id, user=actor.name)
-        except RetryItem.DoesNotExist:
-            raise ActionRefused(f"there is no retry #{item_id}") from None
-        except ValueError as exc:
-            raise ActionRefused(str(exc)) from None
         _kick_processor()
         return f"Retry #{item_id} of {item.operation} {item.data_type} is due now; the retry processor was started."
 
@@ -279,17 +289,12 @@ def retry_now(*, item_id: int, actor: Actor, reason: str = "") -> str:
 def cancel_retry(*, item_id: int, actor: Actor, reason: str = "") -> str:
     """Cancel pending retry `item_id`. Raises ActionRefused when it is not pending."""
     from retries import queue
-    from retries.models import RetryItem
 
     target, data_type = _retry_target(item_id)
 
     def work():
-        try:
+        with _retry_refusals(item_id):
             item = queue.cancel(item_id=item_id, user=actor.name)
-        except RetryItem.DoesNotExist:
-            raise ActionRefused(f"there is no retry #{item_id}") from None
-        except ValueError as exc:
-            raise ActionRefused(str(exc)) from None
         return f"Retry #{item_id} of {item.operation} {item.data_type} cancelled."
 
     return _audited(
@@ -300,17 +305,12 @@ def cancel_retry(*, item_id: int, actor: Actor, reason: str = "") -> str:
 def requeue_retry(*, item_id: int, actor: Actor, reason: str = "") -> str:
     """Give failed or cancelled retry `item_id` a fresh budget; the processor takes it at its next run."""
     from retries import queue
-    from retries.models import RetryItem
 
     target, data_type = _retry_target(item_id)
 
     def work():
-        try:
+        with _retry_refusals(item_id):
             item = queue.requeue(item_id=item_id, user=actor.name)
-        except RetryItem.DoesNotExist:
-            raise ActionRefused(f"there is no retry #{item_id}") from None
-        except ValueError as exc:
-            raise ActionRefused(str(exc)) from None
         return (
             f"Retry #{item_id} of {item.operation} {item.data_type} requeued with {item.max_retries} "
             "attempts; the processor takes it at its next run."

@@ -157,6 +157,20 @@ class FinaleConnectionAdmin(admin.ModelAdmin):
 
 
 # --- data types ----------------------------------------------------------------------------------------------
+# Written by the sync engine only: shown, never edited.
+ENGINE_STATE_FIELDS = [
+    "needs_attention",
+    "attention_reason",
+    "last_run_at",
+    "last_skip_reason",
+    "last_skipped_at",
+    "lock_owner",
+    "lock_expires_at",
+    "created_at",
+    "updated_at",
+]
+
+
 class DataTypeConfigForm(forms.ModelForm):
     new_report_url = write_only_field(
         "New report URL",
@@ -206,39 +220,12 @@ class DataTypeConfigAdmin(admin.ModelAdmin):
     list_filter = ["enabled", "paused", "needs_attention"]
     search_fields = ["data_type", "attention_reason"]
     actions = ["sync_now", "pause", "resume"]
-    readonly_fields = [
-        "data_type",
-        "report_url_state",
-        "needs_attention",
-        "attention_reason",
-        "last_run_at",
-        "last_skip_reason",
-        "last_skipped_at",
-        "lock_owner",
-        "lock_expires_at",
-        "created_at",
-        "updated_at",
-    ]
+    readonly_fields = ["data_type", "report_url_state", *ENGINE_STATE_FIELDS]
     fieldsets = [
         (None, {"fields": ["data_type", "enabled", "interval_minutes", "paused", "snoozed_until"]}),
         ("Report URL", {"fields": ["report_url_state", "new_report_url", "clear_report_url"]}),
         ("Safety", {"fields": ["max_drop_ratio", "backup_keep_count", "backup_keep_days"]}),
-        (
-            "State (set by the engine)",
-            {
-                "fields": [
-                    "needs_attention",
-                    "attention_reason",
-                    "last_run_at",
-                    "last_skip_reason",
-                    "last_skipped_at",
-                    "lock_owner",
-                    "lock_expires_at",
-                    "created_at",
-                    "updated_at",
-                ]
-            },
-        ),
+        ("State (set by the engine)", {"fields": ENGINE_STATE_FIELDS}),
     ]
 
     def has_add_permission(self, request):

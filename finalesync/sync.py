@@ -228,9 +228,11 @@ def _run(datatype: DataType, config, run, result: SyncResult, *, force, client_f
 
         # 4. back up what is there now (committed before anything changes)
         current = backups.content_checksum(datatype)
-        expected = last_good_checksum(datatype.name)
         backup, _ = backups.backup_current(
-            datatype=datatype, run=run, is_good=expected in (None, current[1]), current=current
+            datatype=datatype,
+            run=run,
+            is_good=_live_is_good(datatype.name, checksum=current[1]),
+            current=current,
         )
         result.backup_id = backup.pk if backup else None
 
@@ -281,10 +283,15 @@ def last_good_checksum(data_type: str) -> str | None:
     return (details or {}).get("content_checksum")
 
 
-def _live_is_good(data_type: str) -> bool:
-    """The live rows are 'good' when they are what the last successful sync left behind."""
+def _live_is_good(data_type: str, *, checksum: str | None = None) -> bool:
+    """The live rows are 'good' when they are what the last applied run left behind. Pass the live
+    `checksum` when it was just computed."""
     expected = last_good_checksum(data_type)
-    return expected is None or backups.content_checksum(registry.get(data_type))[1] == expected
+    if expected is None:
+        return True
+    if checksum is None:
+        checksum = backups.content_checksum(registry.get(data_type))[1]
+    return checksum == expected
 
 
 def _handle_failure(datatype: DataType, config, run, result: SyncResult, exc: Exception, *, started) -> None:
