@@ -9,17 +9,22 @@ import os
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
-from . import actions
+from . import actions, audit, history, texts
 from .datatypes import registry
 from .models import AuditLog, DataTypeConfig, FinaleConnection, SyncRun
 
 ENV_WINS = "Set in the environment ({}): the environment wins over this value."
 
 
-def admin_actor(request) -> actions.Actor:
-    return actions.Actor.for_user(request.user, AuditLog.Source.ADMIN)
+def admin_actor(request) -> audit.Actor:
+    return audit.Actor.for_user(request.user, AuditLog.Source.ADMIN)
 
 
 def run_action(modeladmin, request, action, targets, **kwargs) -> None:
@@ -27,7 +32,7 @@ def run_action(modeladmin, request, action, targets, **kwargs) -> None:
     for target in targets:
         try:
             modeladmin.message_user(request, action(actor=admin_actor(request), **target, **kwargs))
-        except actions.ActionRefused as exc:
+        except audit.ActionRefused as exc:
             modeladmin.message_user(request, str(exc), level=messages.ERROR)
 
 
@@ -161,6 +166,12 @@ class FinaleConnectionAdmin(admin.ModelAdmin):
 ENGINE_STATE_FIELDS = [
     "needs_attention",
     "attention_reason",
+    "attention_code",
+    "held_until",
+    "hold_reason",
+    "history_seq",
+    "history_floor",
+    "live_rows",
     "last_run_at",
     "last_skip_reason",
     "last_skipped_at",
@@ -186,8 +197,10 @@ class DataTypeConfigForm(forms.ModelForm):
             "paused",
             "snoozed_until",
             "max_drop_ratio",
-            "backup_keep_count",
-            "backup_keep_days",
+            "max_change_ratio",
+            "max_emptied_ratio",
+            "history_keep_syncs",
+            "history_keep_days",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -224,7 +237,18 @@ class DataTypeConfigAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["data_type", "enabled", "interval_minutes", "paused", "snoozed_until"]}),
         ("Report URL", {"fields": ["report_url_state", "new_report_url", "clear_report_url"]}),
-        ("Safety", {"fields": ["max_drop_ratio", "backup_keep_count", "backup_keep_days"]}),
+        (
+            "Safety",
+            {
+                "fields": [
+                    "max_drop_ratio",
+                    "max_change_ratio",
+                    "max_emptied_ratio",
+                    "history_keep_syncs",
+                    "history_keep_days",
+                ]
+            },
+        ),
         ("State (set by the engine)", {"fields": ENGINE_STATE_FIELDS}),
     ]
 
@@ -234,17 +258,9 @@ class DataTypeConfigAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="state")
+    @admin.display(description="schedule")
     def schedule_state(self, obj):
-        if not obj.enabled:
-            return "disabled"
-        if obj.paused:
-            return "paused"
-        if obj.is_snoozed():
-            return f"snoozed until {timezone.localtime(obj.snoozed_until):%Y-%m-%d %H:%M}"
-        if obj.needs_attention:
-            return "waits for a person"
-        return "active"
+        return obj.schedule()[1]
 
     @admin.display(description="next run")
     def next_run(self, obj):
@@ -253,7 +269,7 @@ class DataTypeConfigAdmin(admin.ModelAdmin):
     @admin.display(description="report URL")
     def report_url_state(self, obj):
         datatype = registry.DATATYPES.get(obj.data_type)
-        if datatype is not None and datatype.source != "report":
+        if datatype is not None and datatype.source_kind != "report":
             return "not used (this type reads Finale's order API)"
         return secret_state(obj.report_url, f"FINALE_REPORT_URL_{obj.data_type.upper()}")
 
@@ -262,7 +278,7 @@ class DataTypeConfigAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         settings_changed = [f for f in form.changed_data if f in form.Meta.fields]
         if settings_changed:
-            actions.record(
+            audit.record(
                 actor=admin_actor(request),
                 action=AuditLog.Action.CHANGE_SETTINGS,
                 target=obj.data_type,
@@ -295,6 +311,7 @@ class DataTypeConfigAdmin(admin.ModelAdmin):
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyAdmin):
     list_display = [
+        "id",
         "started_at",
         "data_type",
         "trigger",
@@ -306,14 +323,75 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "deleted",
         "duration",
         "error_code",
+        "links",
     ]
-    list_filter = ["outcome", "data_type", "trigger", "forced", "started_at"]
+    list_filter = ["outcome", "data_type", "trigger", "forced", "confirmed", "started_at"]
     search_fields = ["data_type", "triggered_by", "error", "error_code", "skip_reason"]
-    list_select_related = False
+    readonly_fields = ["links"]
 
     @admin.display(description="duration", ordering="duration_ms")
     def duration(self, obj):
-        return f"{obj.duration_ms / 1000:.1f} s"
+        return (
+            texts.duration(obj.duration_ms / 1000)
+            if obj.duration_ms >= 120_000
+            else f"{obj.duration_ms / 1000:.1f} s"
+        )
+
+    @admin.display(description="history")
+    def links(self, obj):
+        if obj.pk is None or obj.history_seq is None:
+            return "—"
+        parts = []
+        if obj.changed:
+            parts.append(format_html('<a href="{}">what changed</a>', reverse("run-changes", args=[obj.pk])))
+        config = DataTypeConfig.objects.filter(data_type=obj.data_type).first()
+        if config and obj.changed and history.is_restorable(config, obj.history_seq):
+            url = reverse("admin:finalesync_syncrun_restore", args=[obj.pk])
+            parts.append(format_html('<a class="button" href="{}">Restore to this…</a>', url))
+        return format_html_join(" ", "{}", ((p,) for p in parts)) if parts else "—"
+
+    def has_restore_permission(self, request):
+        return request.user.has_perm("finalesync.change_datatypeconfig")
+
+    def get_urls(self):
+        custom = [
+            path(
+                "<int:run_id>/restore/",
+                self.admin_site.admin_view(self.restore_view),
+                name="finalesync_syncrun_restore",
+            )
+        ]
+        return custom + super().get_urls()
+
+    def restore_view(self, request, run_id):
+        """The confirmation page (what the restore would change); POST queues the restore as a task."""
+        if not self.has_restore_permission(request):
+            raise PermissionDenied
+        changelist = reverse("admin:finalesync_syncrun_changelist")
+        if request.method == "POST":
+            run_action(
+                self,
+                request,
+                actions.queue_restore,
+                [{"run_id": run_id}],
+                reason=request.POST.get("reason", "").strip()[:500],
+                pause_type=request.POST.get("pause") == "1",
+            )
+            return HttpResponseRedirect(changelist)
+        try:
+            preview = actions.preview_restore(run_id=run_id)
+        except audit.ActionRefused as exc:
+            self.message_user(request, str(exc), level=messages.ERROR)
+            return HttpResponseRedirect(changelist)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Restore {preview.data_type} to the state after run #{run_id}?",
+            "opts": self.model._meta,
+            "preview": preview,
+            "cancel_url": changelist,
+            "actor": admin_actor(request).name,
+        }
+        return TemplateResponse(request, "admin/finalesync/syncrun/restore_confirm.html", context)
 
 
 @admin.register(AuditLog)

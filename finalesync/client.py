@@ -313,6 +313,30 @@ class FinaleClient:
         finally:
             response.close()
 
+    @contextmanager
+    def open_report(self, url: str, *, what: str = "report"):
+        """Stream a report body as a binary file-like object (temporary: the hardened version replaces it)."""
+        response = self._get(self.resolve(url), what=what)
+        try:
+            raw = _CappedRaw(response, max_bytes=self.max_bytes, what=what)
+            buffered = io.BufferedReader(raw, buffer_size=CHUNK)
+            head = buffered.peek(4096)
+            content_type = response.headers.get("Content-Type", "").lower()
+            if "html" in content_type or looks_like_html(head[:4096]):
+                raise HtmlResponse(
+                    f"Finale answered the {what} with a web page instead of CSV (usually its login page)",
+                    status=response.status_code,
+                    excerpt=_html_excerpt(head),
+                )
+            if not head.strip(codecs.BOM_UTF8 + b" \r\n\t"):
+                raise EmptyData(
+                    f"Finale returned an empty {what} (no header, no rows)", status=response.status_code
+                )
+            buffered.end_verified = True
+            yield buffered
+        finally:
+            response.close()
+
     def _rows(self, text: io.TextIOBase, what: str) -> Iterator[list[str]]:
         lines = _Lines(text, what)
         reader = csv.reader(lines)

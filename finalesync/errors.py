@@ -136,10 +136,55 @@ class SuspiciousDrop(DataError):
     code = "suspicious_drop"
     advice = (
         "The new data would remove more rows than the configured maximum drop; nothing was applied. "
-        "If the drop is real, confirm it with a forced sync (runsync TYPE --force or 'Sync now')."
+        "If the drop is real, review and apply it once: the dashboard's 'Review and apply…' or `runsync TYPE --confirm`."
     )
 
 
 class VerificationFailed(DataError):
     code = "verification_failed"
     advice = "The applied rows did not match what was parsed; the change was rolled back."
+
+
+class SuspiciousChange(DataError):
+    """The new data would change far more than usual (a column emptied in most rows, most rows changed, a
+    drop that an unverifiable transfer cannot vouch for). Refused like a suspicious drop."""
+
+    code = "suspicious_change"
+    advice = (
+        "The new data would change far more than usual; nothing was applied. If the change is real, review "
+        "and apply it once: the dashboard's 'Review and apply…' or `runsync TYPE --confirm`."
+    )
+
+
+class LostLock(FinaleError):
+    """Another worker took over this type's lock (the lease expired): this run must not apply anything."""
+
+    code = "lost_lock"
+    recoverable = True
+    advice = "Another worker took over this type; its run is the one that counts. Nothing was applied here."
+
+
+class DatabaseProblem(FinaleError):
+    """Our own database failed (connection lost, lock timeout, deadlock): worth another try."""
+
+    code = "database"
+    recoverable = True
+    advice = (
+        "finalesync's own database failed; nothing was changed and a retry is queued. See the server log."
+    )
+
+
+class InternalError(FinaleError):
+    """A failure nobody foresaw (a bug). Not retried: the same input would fail the same way."""
+
+    code = "internal"
+    advice = (
+        "An unexpected error inside finalesync; the previous data was kept. The traceback is in the server "
+        "log: report it, then resume the type."
+    )
+
+
+class UnknownError(InternalError):
+    """An exception nobody typed and no message pattern recognised."""
+
+    code = "unknown"

@@ -1,20 +1,27 @@
-"""The shape every mirrored Finale table shares, so one sync engine can apply any data type."""
+"""The shape every mirrored Finale table shares, and its row history, so one engine can apply any data type.
+
+Each concrete `MirroredRow` model gets a companion `<Model>Version` model (table `<table>_version`) made here
+when the model class is ready: every version of every row a sync or a restore wrote, tagged with the type's
+history sequence number `seq`. A deletion is a version with `deleted` set. The state of a type after any
+retained sync is therefore "the newest version of each key with seq <= N, unless it is a deletion", which
+needs nothing from the live table: rows lost from the live table by hand can be brought back too.
+"""
 
 from django.db import models
+from django.db.models.signals import class_prepared
+
+# Columns every mirrored row has besides the data type's own fields.
+STAMPS = ("created_at", "updated_at")
 
 
 class MirroredRow(models.Model):
     """One row mirrored from Finale.
 
     `natural_key` is the data type's key as text (for composite keys the parts joined with ' / ').
-    `row_hash` is a digest of the parsed values: a re-sync writes a row only when its hash changed.
     `extra` keeps report columns the data type does not know, so nothing the user put in a report is dropped.
     """
 
     natural_key = models.CharField(max_length=255, unique=True)
-    row_hash = models.CharField(max_length=32)
-    # Digest of the raw report cells the row was parsed from: a re-sync skips parsing rows that match.
-    source_hash = models.CharField(max_length=16, blank=True, default="")
     extra = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
@@ -24,3 +31,49 @@ class MirroredRow(models.Model):
 
     def __str__(self):
         return self.natural_key
+
+
+def data_fields(model) -> list[models.Field]:
+    """The fields a sync compares and writes: the type's own columns and `extra` (not the id, not the stamps)."""
+    return [
+        f for f in model._meta.concrete_fields if not f.primary_key and f.name not in ("natural_key", *STAMPS)
+    ]
+
+
+def _version_model(model) -> type[models.Model]:
+    """The row-history model of a mirrored model: its columns (all nullable, for deletions) plus seq."""
+    attrs = {
+        "__module__": model.__module__,
+        "pk": models.CompositePrimaryKey("natural_key", "seq"),
+        "natural_key": models.CharField(max_length=255),
+        "seq": models.IntegerField(help_text="The type's history sequence number this version belongs to."),
+        "deleted": models.BooleanField(default=False),
+    }
+    for field in [*data_fields(model), *(model._meta.get_field(n) for n in STAMPS)]:
+        clone = field.clone()
+        clone.null = True
+        clone.blank = True
+        if isinstance(clone, models.JSONField) or clone.has_default():
+            clone.default = models.NOT_PROVIDED
+        attrs[field.name] = clone
+    table = model._meta.db_table
+    attrs["Meta"] = type(
+        "Meta",
+        (),
+        {
+            "app_label": model._meta.app_label,
+            "db_table": f"{table}_version",
+            "verbose_name": f"{model._meta.verbose_name} version",
+            # "What changed in sync N" reads one seq; the key's own history reads the primary key.
+            "indexes": [models.Index(fields=["seq"], name=f"{model.__name__.lower()[:22]}_v_seq")],
+        },
+    )
+    return type(f"{model.__name__}Version", (models.Model,), attrs)
+
+
+def _add_versions(sender, **kwargs):
+    if issubclass(sender, MirroredRow) and not sender._meta.abstract and "Versions" not in sender.__dict__:
+        sender.Versions = _version_model(sender)
+
+
+class_prepared.connect(_add_versions)

@@ -4,6 +4,7 @@ Out of the box it runs on an SQLite file under `var/`; set DATABASE_URL for Post
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import environ
@@ -30,9 +31,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_q",
+    # Bottom layer first: the engine, then the retry queue, then health. Receivers of the engine's
+    # run_finished signal run in this order (the queue has handled a run before health alerts on it).
     "finalesync",
-    "health",
     "retries",
+    "health",
 ]
 
 MIDDLEWARE = [
@@ -63,9 +66,19 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'finalesync.sqlite3'}"),
-}
+with warnings.catch_warnings():
+    # django-environ warns before we can say it better (below).
+    warnings.simplefilter("ignore")
+    DATABASES = {
+        "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'finalesync.sqlite3'}"),
+    }
+if not DATABASES["default"].get("ENGINE"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "DATABASE_URL is not a database URL this app understands; use postgres://user@host:5432/name or "
+        "sqlite:///path/to/file.sqlite3"
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the dashboard read while a sync writes; the timeout makes a second writer wait, not fail.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -112,6 +125,9 @@ FINALE_CONNECT_TIMEOUT = env.float("FINALE_CONNECT_TIMEOUT", default=10.0)
 FINALE_READ_TIMEOUT = env.float("FINALE_READ_TIMEOUT", default=120.0)
 # A report bigger than this is refused with a clear error rather than filling the disk or the database.
 FINALE_MAX_RESPONSE_BYTES = env.int("FINALE_MAX_RESPONSE_BYTES", default=2 * 1024**3)
+# One physical line (and one CSV record) of a report may not exceed this: memory stays bounded by design.
+FINALE_MAX_LINE_BYTES = env.int("FINALE_MAX_LINE_BYTES", default=1024**2)
+FINALE_MAX_COLUMNS = env.int("FINALE_MAX_COLUMNS", default=500)
 FINALE_VERIFY_TLS = env.bool("FINALE_VERIFY_TLS", default=True)
 
 # Fernet key for secrets stored in the database; derived from SECRET_KEY when not set.
@@ -120,6 +136,9 @@ FINALESYNC_ENCRYPTION_KEY = env.str("FINALESYNC_ENCRYPTION_KEY", default="")
 # --- Sync engine ---------------------------------------------------------------------------------------------
 # More than this share of unparseable rows makes the whole response malformed data.
 SYNC_MAX_BAD_ROW_RATIO = env.float("SYNC_MAX_BAD_ROW_RATIO", default=0.05)
+# A body whose end cannot be verified (no Content-Length, no chunking: it ends when the connection closes)
+# may not delete more than this share of a type's rows without a person's confirmation.
+SYNC_UNVERIFIED_MAX_DROP_RATIO = env.float("SYNC_UNVERIFIED_MAX_DROP_RATIO", default=0.01)
 # A lease-based type lock (SQLite) expires after this long, so a killed worker cannot block a type forever.
 SYNC_LOCK_TTL_SECONDS = env.int("SYNC_LOCK_TTL_SECONDS", default=30 * 60)
 

@@ -1,74 +1,99 @@
-"""Staging and applying one data type's rows: the set-based core of a sync and of a restore.
+"""Staging, comparing and applying one data type's rows: the set-based core of a sync and of a restore.
 
-Parsed rows are written to a temporary table (PostgreSQL: COPY; others: batched INSERT), then applied to the
-live table with three statements inside the caller's transaction: delete the keys Finale no longer has,
-update rows whose hash changed, insert new keys. Unchanged rows are never written.
+Rows are written to a temporary table (PostgreSQL: COPY of pyarrow-written CSV; SQLite: batched INSERT).
+`diff()` compares them with the live table in one pass, value by value (no digests), into a small temporary
+table of the keys to create, update and delete, with the evidence the data checks need. `apply()` then writes,
+inside the caller's transaction, each changed row's new version into the type's row history and makes the
+live table match it: unchanged rows are never written.
 """
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
-from django.db import connection, transaction
-from django.db.models import CharField, DateTimeField, JSONField, TextField
+import pyarrow as pa
+import pyarrow.csv as pcsv
+from django.db import connection, models, transaction
 
-from .datatypes.base import BadRow, DataType, Record, Unchanged
+from .datatypes.base import BadRow, DataType, Parsed
+from .mirror import STAMPS, data_fields
 
-COPY_FLUSH = 1 << 20
-# The `bad` flag of a staged row: parsed, unreadable (its live row is kept), or unchanged since last time.
-GOOD, BAD, UNCHANGED = 0, 1, 2
 INSERT_BATCH = 2000
-
-
-@dataclass
-class ApplyCounts:
-    created: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
+SAMPLE = 5
 
 
 def qn(name: str) -> str:
     return connection.ops.quote_name(name)
 
 
-class Staging:
-    """A temporary table shaped like the live table of `datatype` (plus line number and a bad-row flag).
+@dataclass
+class Diff:
+    """What applying the staged rows would do to the live table."""
 
-    Use as a context manager: the table is dropped on exit whatever happened.
+    live_rows: int = 0
+    incoming: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    # Live rows kept only because their new row could not be read.
+    kept_bad: int = 0
+    # column → rows whose value the update would empty (only columns where that happens).
+    emptied: dict[str, int] = field(default_factory=dict)
+    # column → live rows that have a value in it (computed only when a column would be emptied).
+    filled: dict[str, int] = field(default_factory=dict)
+    samples: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def unchanged(self) -> int:
+        return self.incoming - self.created - self.updated
+
+    @property
+    def changes(self) -> int:
+        return self.created + self.updated + self.deleted
+
+    @property
+    def rows_after(self) -> int:
+        return self.live_rows - self.deleted + self.created
+
+    def as_dict(self) -> dict:
+        return {
+            "live_rows": self.live_rows,
+            "new_rows": self.rows_after,
+            "created": self.created,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+            "emptied": self.emptied,
+            "filled": self.filled,
+            "samples": self.samples,
+        }
+
+
+class Staging:
+    """A temporary table shaped like the live table of `datatype`, plus `line_no` and a `bad` flag.
+
+    Use as a context manager: the temporary tables are dropped on exit whatever happened.
     """
 
-    def __init__(self, datatype: DataType, *, with_stamps: bool = False):
+    def __init__(self, datatype: DataType):
         self.datatype = datatype
         self.model = datatype.model
+        self.versions = datatype.model.Versions
         self.live = qn(self.model._meta.db_table)
-        fields = [self.model._meta.get_field(name) for name in datatype.fields]
-        self.data_columns = [f.column for f in fields]
-        self.columns = ["natural_key", *self.data_columns, "extra", "row_hash", "source_hash"]
-        # A restore brings rows back with their own created/updated times; a sync stamps them itself.
-        self.with_stamps = with_stamps
-        if with_stamps:
-            self.columns += ["created_at", "updated_at"]
-        self.nullable = {f.column for f in fields if f.null}
-        self._text_columns = ["natural_key", "row_hash", "source_hash"] + [
-            f.column for f in fields if isinstance(f, (CharField, TextField)) and not f.null
-        ]
-        self._adapters = [self._adapter(f) for f in fields]
-        self.name = f"finalesync_stage_{datatype.name}_{uuid.uuid4().hex[:8]}"
-        self.table = qn(self.name)
+        self.history = qn(self.versions._meta.db_table)
+        self.fields = data_fields(self.model)
+        self.data_columns = [f.column for f in self.fields]
+        self.columns = ["natural_key", *self.data_columns, *STAMPS]
+        suffix = f"{datatype.name}_{uuid.uuid4().hex[:8]}"
+        self.table = qn(f"finalesync_stage_{suffix}")
+        self.diff_table = qn(f"finalesync_diff_{suffix}")
         self.staged = 0
-
-    def _adapter(self, field):
-        if isinstance(field, JSONField):
-            return lambda v: None if v is None else json.dumps(v, ensure_ascii=False, sort_keys=True)
-        if isinstance(field, DateTimeField):
-            return lambda v: connection.ops.adapt_datetimefield_value(v)
-        return None
+        self.bad = 0
+        self.examples: list[BadRow] = []
+        self._diff: Diff | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------------
     def __enter__(self):
@@ -82,98 +107,81 @@ class Staging:
         return self
 
     def __exit__(self, *exc):
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute(f"DROP TABLE IF EXISTS {self.table}")
-        except Exception:  # noqa: BLE001,S110 - a broken connection drops temporary tables by itself
-            pass
+        for table in (self.table, self.diff_table):
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            except Exception:  # noqa: BLE001,S110 - a broken connection drops temporary tables by itself
+                pass
 
     # --- loading ----------------------------------------------------------------------------------------------
-    def load(self, items: Iterable[Record | BadRow | Unchanged], *, on_bad=None, on_progress=None) -> None:
-        """Stage parsed records. Bad and unchanged rows are staged with their key only (flag 1 and 2), so
-        their live row is kept; an unchanged row counts as good."""
-        adapters = self._adapters
-        plain = not any(adapters)
-        width = len(self.columns)
-
-        def rows():
-            for line, item in enumerate(items, start=1):
-                if isinstance(item, Record):
-                    values = (
-                        item.values
-                        if plain
-                        else [a(v) if a else v for a, v in zip(adapters, item.values, strict=True)]
-                    )
-                    extra = item.extra_json()
-                    yield (item.key, *values, extra, item.row_hash(extra), item.source, line, GOOD)
-                elif isinstance(item, Unchanged):
-                    yield (item.key, *([None] * (width - 1)), line, UNCHANGED)
-                else:
-                    if on_bad:
-                        on_bad(item)
-                    if item.key:
-                        yield (item.key, *([None] * (width - 1)), line, BAD)
-                if on_progress and line % 5000 == 0:
-                    on_progress(line)
-
-        self.write_raw(rows())
-        self.index()
-
-    def index(self) -> None:
-        """Prepare the staged rows for the checks and the apply; call once after loading."""
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # Temporary tables are never auto-analysed; without statistics the joins go nested-loop.
-                # With them PostgreSQL hash-joins, which an index on the staged keys would not speed up.
-                cursor.execute(f"ANALYZE {self.table}")
-            else:
-                cursor.execute(f"CREATE INDEX {qn(self.name + '_key')} ON {self.table} (natural_key)")
-
-    def write_raw(self, rows: Iterable[tuple]) -> None:
-        """Write tuples in `columns + [line_no, bad]` order, values already in database form."""
-        names = [*self.columns, "line_no", "bad"]
+    def load(self, batches: Iterable[Parsed], *, on_batch: Callable[[int], None] | None = None) -> None:
+        """Stage parsed batches (good rows, and bad rows that have a key: their live row is kept)."""
+        names = ["natural_key", *self.data_columns, "line_no", "bad"]
         # Its own transaction (a savepoint when nested): a stream that breaks mid-COPY must not leave the
         # caller's transaction aborted.
         with transaction.atomic():
-            if connection.vendor == "postgresql":
-                self._copy(rows, names)
-            else:
-                self._insert(rows, names)
+            for parsed in batches:
+                self.bad += parsed.bad
+                self.examples.extend(parsed.examples[: max(0, SAMPLE - len(self.examples))])
+                table = parsed.table.rename_columns(
+                    ["natural_key", *(f.column for f in self._field_list()), "extra", "line_no", "bad"]
+                ).select(names)
+                if table.num_rows:
+                    self._write(table, names)
+                if on_batch:
+                    on_batch(self.staged + self.bad)
+        self.index()
 
-    def _copy(self, rows, names):
-        force = ", ".join(qn(c) for c in self._text_columns)
-        sql = (
-            f"COPY {self.table} ({', '.join(qn(n) for n in names)}) FROM STDIN "
-            f"WITH (FORMAT csv, FORCE_NOT_NULL ({force}))"
-        )
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        count = 0
-        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-            for row in rows:
-                writer.writerow(row)
-                count += 1
-                if buffer.tell() > COPY_FLUSH:
-                    copy.write(buffer.getvalue())
-                    buffer.seek(0)
-                    buffer.truncate()
-            if buffer.tell():
-                copy.write(buffer.getvalue())
-        self.staged += count
+    def _field_list(self) -> list[models.Field]:
+        return [self.model._meta.get_field(name) for name in self.datatype.fields]
 
-    def _insert(self, rows, names):
-        sql = f"INSERT INTO {self.table} ({', '.join(qn(n) for n in names)}) VALUES ({', '.join(['%s'] * len(names))})"
-        batch = []
+    def _write(self, table: pa.Table, names: list[str]) -> None:
+        if connection.vendor == "postgresql":
+            buffer = io.BytesIO()
+            pcsv.write_csv(table, buffer, pcsv.WriteOptions(include_header=False))
+            sql = f"COPY {self.table} ({', '.join(qn(n) for n in names)}) FROM STDIN WITH (FORMAT csv)"
+            with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+                view = buffer.getbuffer()
+                for start in range(0, len(view), 1 << 20):
+                    copy.write(view[start : start + (1 << 20)])
+                del view
+        else:
+            sql = (
+                f"INSERT INTO {self.table} ({', '.join(qn(n) for n in names)}) "
+                f"VALUES ({', '.join(['%s'] * len(names))})"
+            )
+            columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+            rows = list(zip(*columns, strict=True))
+            with connection.cursor() as cursor:
+                for start in range(0, len(rows), INSERT_BATCH):
+                    cursor.executemany(sql, rows[start : start + INSERT_BATCH])
+        self.staged += table.num_rows
+
+    def load_state(self, seq: int) -> int:
+        """Stage the type's state at history sequence number `seq` (a restore): the newest version of each
+        key with seq <= `seq`, unless it is a deletion. Returns the number of rows staged."""
+        cols = ", ".join(qn(c) for c in self.columns)
         with connection.cursor() as cursor:
-            for row in rows:
-                batch.append(row)
-                if len(batch) >= INSERT_BATCH:
-                    cursor.executemany(sql, batch)
-                    self.staged += len(batch)
-                    batch.clear()
-            if batch:
-                cursor.executemany(sql, batch)
-                self.staged += len(batch)
+            cursor.execute(
+                f"INSERT INTO {self.table} ({cols}, line_no, bad) "
+                f"SELECT {cols}, 0, 0 FROM ({state_sql(self.history, self.columns)}) state",
+                [seq],
+            )
+            self.staged += cursor.rowcount
+        self.index()
+        return self.staged
+
+    def index(self) -> None:
+        """Prepare the staged rows for the comparison; call once after loading."""
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # Temporary tables are never auto-analysed; without statistics the joins go nested-loop.
+                cursor.execute(f"ANALYZE {self.table}")
+            else:
+                cursor.execute(
+                    f"CREATE INDEX {qn(self.table.strip(chr(34)) + '_key')} ON {self.table} (natural_key)"
+                )
 
     # --- checks before applying ---------------------------------------------------------------------------------
     def scalar(self, sql: str, params=()) -> int:
@@ -181,95 +189,193 @@ class Staging:
             cursor.execute(sql, params)
             return cursor.fetchone()[0] or 0
 
-    def good_count(self) -> int:
-        return self.scalar(f"SELECT count(*) FROM {self.table} WHERE bad <> {BAD}")
-
-    def live_source_hashes(self) -> set[int]:
-        """The source digests of the live rows, as integers (about 70 bytes each in memory)."""
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT source_hash FROM {self.live} WHERE source_hash <> ''")
-            known = set()
-            while rows := cursor.fetchmany(20000):
-                known.update(int(h, 16) for (h,) in rows)
-        return known
-
     def live_count(self) -> int:
         return self.scalar(f"SELECT count(*) FROM {self.live}")
 
-    def drop_duplicates(self, limit_examples: int = 5) -> tuple[int, list[str]]:
+    def drop_duplicates(self) -> tuple[int, list[str]]:
         """Keep the first row of each key; return how many later rows were dropped and some of their keys."""
         t = self.table
-        duplicates = self.scalar(f"SELECT count(*) - count(DISTINCT natural_key) FROM {t} WHERE bad <> {BAD}")
+        duplicates = self.scalar(f"SELECT count(*) - count(DISTINCT natural_key) FROM {t} WHERE bad = 0")
         if not duplicates:
             return 0, []
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT natural_key FROM {t} WHERE bad <> {BAD} GROUP BY natural_key HAVING count(*) > 1 "
-                f"ORDER BY natural_key LIMIT {int(limit_examples)}"
+                f"SELECT natural_key FROM {t} WHERE bad = 0 GROUP BY natural_key HAVING count(*) > 1 "
+                f"ORDER BY natural_key LIMIT {SAMPLE}"
             )
             examples = [r[0] for r in cursor.fetchall()]
             cursor.execute(
-                f"DELETE FROM {t} WHERE bad <> {BAD} AND line_no > "
-                f"(SELECT min(d.line_no) FROM {t} d WHERE d.bad <> {BAD} AND d.natural_key = {t}.natural_key)"
+                f"DELETE FROM {t} WHERE bad = 0 AND line_no > "
+                f"(SELECT min(d.line_no) FROM {t} d WHERE d.bad = 0 AND d.natural_key = {t}.natural_key)"
             )
         return duplicates, examples
 
-    def kept_bad_count(self) -> int:
-        """Live rows that stay only because their new row was unreadable (so they are not deleted)."""
-        t, live = self.table, self.live
-        return self.scalar(
-            f"SELECT count(DISTINCT s.natural_key) FROM {t} s WHERE s.bad = {BAD} "
-            f"AND EXISTS (SELECT 1 FROM {live} l WHERE l.natural_key = s.natural_key) "
-            f"AND NOT EXISTS (SELECT 1 FROM {t} g WHERE g.bad <> {BAD} AND g.natural_key = s.natural_key)"
+    def good_count(self) -> int:
+        return self.scalar(f"SELECT count(*) FROM {self.table} WHERE bad = 0")
+
+    def diff(self, *, stamps: bool = False) -> Diff:
+        """Compare the staged rows with the live table, key by key and value by value. With `stamps` (a
+        restore) the created/updated times count as values too."""
+        t, live, d = self.table, self.live, self.diff_table
+        compared = [*self.data_columns, *(STAMPS if stamps else ())]
+        if connection.vendor == "postgresql":
+            differs = (
+                f"({', '.join(f'l.{qn(c)}' for c in compared)}) IS DISTINCT FROM "
+                f"({', '.join(f's.{qn(c)}' for c in compared)})"
+            )
+        else:
+            differs = "(" + " OR ".join(f"l.{qn(c)} IS NOT s.{qn(c)}" for c in compared) + ")"
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET LOCAL work_mem = '64MB'") if connection.in_atomic_block else None
+            cursor.execute(f"DROP TABLE IF EXISTS {d}")
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE {d} AS "
+                f"SELECT s.natural_key AS natural_key, l.id AS live_id, "
+                f"CASE WHEN l.id IS NULL THEN 'c' ELSE 'u' END AS kind "
+                f"FROM {t} s LEFT JOIN {live} l ON l.natural_key = s.natural_key "
+                f"WHERE s.bad = 0 AND (l.id IS NULL OR {differs}) "
+                f"UNION ALL SELECT l.natural_key, l.id, 'd' FROM {live} l "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {t} s WHERE s.natural_key = l.natural_key)"
+            )
+            cursor.execute(f"SELECT kind, count(*) FROM {d} GROUP BY kind")
+            kinds = dict(cursor.fetchall())
+        result = Diff(
+            live_rows=self.live_count(),
+            incoming=self.good_count(),
+            created=kinds.get("c", 0),
+            updated=kinds.get("u", 0),
+            deleted=kinds.get("d", 0),
         )
+        if self.bad:
+            result.kept_bad = self.scalar(
+                f"SELECT count(DISTINCT s.natural_key) FROM {t} s WHERE s.bad = 1 "
+                f"AND EXISTS (SELECT 1 FROM {live} l WHERE l.natural_key = s.natural_key) "
+                f"AND NOT EXISTS (SELECT 1 FROM {t} g WHERE g.bad = 0 AND g.natural_key = s.natural_key)"
+            )
+        for kind, label in (("d", "deleted"), ("u", "updated"), ("c", "created")):
+            if kinds.get(kind):
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"SELECT natural_key FROM {d} WHERE kind = %s ORDER BY natural_key LIMIT {SAMPLE}",
+                        [kind],
+                    )
+                    result.samples[label] = [r[0] for r in cursor.fetchall()]
+        if result.updated:
+            self._emptied(result)
+        self._diff = result
+        return result
+
+    def _emptied(self, result: Diff) -> None:
+        """Per column: how many updated rows lose a value they have now; and, for those columns, how many
+        live rows have a value at all."""
+        checked = [f for f in self.fields if not isinstance(f, models.JSONField)]
+        if not checked:
+            return
+        filled = {f.column: _filled(f) for f in checked}
+        counts = ", ".join(
+            f"count(CASE WHEN {filled[c].format('l')} AND NOT {filled[c].format('s')} THEN 1 END)"
+            for c in filled
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT {counts} FROM {self.diff_table} d JOIN {self.live} l ON l.id = d.live_id "
+                f"JOIN {self.table} s ON s.natural_key = d.natural_key AND s.bad = 0 WHERE d.kind = 'u'"
+            )
+            emptied = {c: n for c, n in zip(filled, cursor.fetchone(), strict=True) if n}
+        if not emptied:
+            return
+        names = {f.column: f.name for f in checked}
+        result.emptied = {names[c]: n for c, n in emptied.items()}
+        live_counts = ", ".join(f"count(CASE WHEN {filled[c].format('l')} THEN 1 END)" for c in emptied)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {live_counts} FROM {self.live} l")
+            result.filled = {names[c]: n for c, n in zip(emptied, cursor.fetchone(), strict=True)}
+            worst = max(emptied, key=emptied.get)
+            cursor.execute(
+                f"SELECT d.natural_key FROM {self.diff_table} d JOIN {self.live} l ON l.id = d.live_id "
+                f"JOIN {self.table} s ON s.natural_key = d.natural_key AND s.bad = 0 WHERE d.kind = 'u' "
+                f"AND {filled[worst].format('l')} AND NOT {filled[worst].format('s')} "
+                f"ORDER BY d.natural_key LIMIT {SAMPLE}"
+            )
+            result.samples[f"emptied {names[worst]}"] = [r[0] for r in cursor.fetchall()]
 
     # --- applying (call inside transaction.atomic) -------------------------------------------------------------
-    def apply(self, *, now, good: int) -> ApplyCounts:
-        """Make the live table equal to the staged rows. Returns what changed."""
-        t, live = self.table, self.live
+    def apply(self, *, seq: int, now, stamps: bool = False) -> Diff:
+        """Write the diff: the new version of every created or updated row and a deletion for every deleted
+        key go into the row history under `seq`, then the live table is made to match them. Call after
+        `diff()`, inside a transaction. With `stamps` (a restore) the staged created/updated times are kept;
+        otherwise new rows are stamped `now` and updated rows keep their created time."""
+        result = self._diff
+        if result is None:
+            raise RuntimeError("diff() must run before apply()")
+        if not result.changes:
+            return result
+        t, live, d, h = self.table, self.live, self.diff_table, self.history
         stamp = connection.ops.adapt_datetimefield_value(now)
-        counts = ApplyCounts()
+        data = ", ".join(qn(c) for c in self.data_columns)
+        s_data = ", ".join(f"s.{qn(c)}" for c in self.data_columns)
+        v_data = ", ".join(f"v.{qn(c)}" for c in self.data_columns)
+        if stamps:
+            stamp_values, params = "s.created_at, s.updated_at", [seq]
+        else:
+            stamp_values, params = "COALESCE(l.created_at, %s), %s", [seq, stamp, stamp]
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 # Enough memory for the hash joins of a million-row type; only for this transaction.
                 cursor.execute("SET LOCAL work_mem = '64MB'")
-            if self.live_count():
+            cursor.execute(
+                f"INSERT INTO {h} (natural_key, seq, deleted, {data}, created_at, updated_at) "
+                f"SELECT s.natural_key, %s, {_false()}, {s_data}, {stamp_values} "
+                f"FROM {d} d JOIN {t} s ON s.natural_key = d.natural_key AND s.bad = 0 "
+                f"LEFT JOIN {live} l ON l.id = d.live_id WHERE d.kind IN ('c', 'u')",
+                params,
+            )
+            if result.deleted:
                 cursor.execute(
-                    f"DELETE FROM {live} WHERE NOT EXISTS "
-                    f"(SELECT 1 FROM {t} s WHERE s.natural_key = {live}.natural_key)"
+                    f"INSERT INTO {h} (natural_key, seq, deleted, updated_at) "
+                    f"SELECT natural_key, %s, {_true()}, %s FROM {d} WHERE kind = 'd'",
+                    [seq, stamp],
                 )
-                counts.deleted = cursor.rowcount
-                assigned = [*self.data_columns, "extra", "row_hash"]
-                if self.with_stamps:
-                    assigned += ["created_at", "updated_at"]
-                assignments = ", ".join(f"{qn(c)} = s.{qn(c)}" for c in assigned)
-                stamping = "" if self.with_stamps else ", updated_at = %s"
+                cursor.execute(f"DELETE FROM {live} WHERE id IN (SELECT live_id FROM {d} WHERE kind = 'd')")
+            if result.updated:
+                assigned = ", ".join(f"{qn(c)} = v.{qn(c)}" for c in [*self.data_columns, *STAMPS])
                 cursor.execute(
-                    f"UPDATE {live} SET {assignments}{stamping} FROM {t} s "
-                    f"WHERE s.natural_key = {live}.natural_key AND s.bad = 0 AND {live}.row_hash <> s.row_hash",
-                    [] if self.with_stamps else [stamp],
+                    f"UPDATE {live} SET {assigned} FROM {h} v "
+                    f"WHERE v.seq = %s AND v.natural_key = {live}.natural_key AND NOT v.deleted",
+                    [seq],
                 )
-                counts.updated = cursor.rowcount
-                # Same values, other raw text (say, a number now formatted "1,234"): remember the new text so
-                # the next sync can skip the row, without touching its values or updated_at.
+            if result.created:
                 cursor.execute(
-                    f"UPDATE {live} SET source_hash = s.source_hash FROM {t} s "
-                    f"WHERE s.natural_key = {live}.natural_key AND s.bad = 0 "
-                    f"AND {live}.row_hash = s.row_hash AND {live}.source_hash <> s.source_hash"
+                    f"INSERT INTO {live} (natural_key, {data}, created_at, updated_at) "
+                    f"SELECT v.natural_key, {v_data}, v.created_at, v.updated_at FROM {h} v "
+                    f"JOIN {d} d ON d.natural_key = v.natural_key AND d.kind = 'c' WHERE v.seq = %s",
+                    [seq],
                 )
-                not_live = f"AND NOT EXISTS (SELECT 1 FROM {live} l WHERE l.natural_key = s.natural_key)"
-            else:
-                not_live = ""
-            cols = ", ".join(qn(c) for c in self.columns)
-            select = ", ".join(f"s.{qn(c)}" for c in self.columns)
-            if self.with_stamps:
-                insert, params = f"INSERT INTO {live} ({cols}) SELECT {select} FROM {t} s", []
-            else:
-                insert = (
-                    f"INSERT INTO {live} ({cols}, created_at, updated_at) SELECT {select}, %s, %s FROM {t} s"
-                )
-                params = [stamp, stamp]
-            cursor.execute(f"{insert} WHERE s.bad = 0 {not_live}", params)
-            counts.created = cursor.rowcount
-        counts.unchanged = good - counts.created - counts.updated
-        return counts
+        return result
+
+
+def state_sql(history: str, columns: list[str]) -> str:
+    """SQL for the state at history sequence number %s: per key the newest version at or before it, unless
+    that version is a deletion."""
+    cols = ", ".join(qn(c) for c in columns)
+    return (
+        f"SELECT {cols} FROM (SELECT v.*, row_number() OVER "
+        f"(PARTITION BY v.natural_key ORDER BY v.seq DESC) AS newest FROM {history} v WHERE v.seq <= %s) ranked "
+        f"WHERE newest = 1 AND NOT deleted"
+    )
+
+
+def _filled(f: models.Field) -> str:
+    """An SQL condition (with `{}` for the table alias) that the column holds a value."""
+    if f.null:
+        return f"{{}}.{qn(f.column)} IS NOT NULL"
+    return f"{{}}.{qn(f.column)} <> ''" if isinstance(f, (models.CharField, models.TextField)) else "TRUE"
+
+
+def _true() -> str:
+    return "TRUE" if connection.vendor == "postgresql" else "1"
+
+
+def _false() -> str:
+    return "FALSE" if connection.vendor == "postgresql" else "0"

@@ -1,14 +1,10 @@
-"""django-q2 task entry points. Thin: each calls the same function as the matching command."""
+"""django-q2 task entry points of the engine. Thin: each calls the same function as the matching command."""
 
 from __future__ import annotations
-
-import logging
 
 from django.utils import timezone
 
 from .models import SyncRun
-
-log = logging.getLogger("finalesync.tasks")
 
 
 def sync_cycle() -> list[str]:
@@ -31,28 +27,34 @@ def sync_cycle() -> list[str]:
 
 
 def sync_type(
-    data_type: str, trigger: str = SyncRun.Trigger.SCHEDULE, force: bool = False, user: str = "system"
+    data_type: str,
+    trigger: str = SyncRun.Trigger.SCHEDULE,
+    force: bool = False,
+    user: str = "system",
+    confirm_run: int | None = None,
 ) -> dict:
+    """One sync. `confirm_run` is the refused run whose evidence a person reviewed and accepted."""
+    from .safety import Confirmation
     from .sync import sync_data_type
 
-    return sync_data_type(data_type=data_type, trigger=trigger, force=force, user=user).as_json()
+    confirm = None
+    if confirm_run is not None:
+        refused = SyncRun.objects.get(pk=confirm_run)
+        confirm = Confirmation.from_evidence(refused.details.get("evidence", {}), by=user)
+    return sync_data_type(
+        data_type=data_type, trigger=trigger, force=force, confirm=confirm, user=user
+    ).as_json()
 
 
-def process_retries() -> dict:
-    """The 'process-sync-retries' schedule: the retry processor, then alert reminders and the sweep that
-    delivers pending notifications (their own retries)."""
-    from health.alerts import send_reminders
-    from health.notify import deliver_due
-    from retries.queue import process_retries as run
+def restore_type(run_id: int) -> dict:
+    """A queued restore (the dashboard's or the admin's): its run row says which type, which point and who."""
+    from .restore import restore
 
-    report = run().as_json()
-    report["reminders"] = len(send_reminders())
-    report["notifications"] = deliver_due()
-    return report
-
-
-def cleanup() -> dict:
-    """The daily 'cleanup' schedule."""
-    from retries.cleanup import run_cleanup
-
-    return run_cleanup()
+    run = SyncRun.objects.get(pk=run_id)
+    return restore(
+        data_type=run.data_type,
+        seq=run.restore_seq,
+        user=run.triggered_by,
+        reason=run.details.get("reason", ""),
+        run=run,
+    ).as_json()

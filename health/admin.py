@@ -10,10 +10,11 @@ from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from finalesync.actions import record
+from finalesync.audit import ActionRefused, record
 from finalesync.admin import ReadOnlyAdmin, admin_actor, apply_write_only, secret_state, write_only_field
 from finalesync.models import AuditLog, DataTypeConfig
 
+from . import actions as health_actions
 from .grading import assess
 from .models import AlertChannel, AlertState, ConnectionHealth, Notification
 
@@ -104,11 +105,11 @@ class AlertChannelAdmin(admin.ModelAdmin):
 
     @admin.action(description="Send test notification")
     def send_test(self, request, queryset):
-        from finalesync.actions import ActionRefused, send_test_alert
-
         for channel in queryset:
             try:
-                self.message_user(request, send_test_alert(channel_id=channel.pk, actor=admin_actor(request)))
+                self.message_user(
+                    request, health_actions.send_test_alert(channel_id=channel.pk, actor=admin_actor(request))
+                )
             except ActionRefused as exc:
                 self.message_user(request, str(exc), level=messages.ERROR)
 

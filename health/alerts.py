@@ -1,7 +1,8 @@
 """Alerts: turning health changes into notifications — once per change, reminders while broken, no storms.
 
-Events come from three places: every sync run (`after_sync`: degraded, unhealthy, recovered, rolled back,
-refused as suspicious), the retry queue (`retry_exhausted`), and the reminder sweep (`send_reminders`).
+Events come from three places: every sync run (`after_run`: degraded, unhealthy, recovered, rolled back,
+refused as suspicious), the retry queue (`retry_exhausted`), and the reminder sweep (`send_reminders`); the
+first two arrive as signals (health/receivers.py).
 Creating a notification is a few inserts; delivery happens in a django-q2 task (health/notify.py), so a
 slow or broken receiver never touches a sync.
 """
@@ -17,8 +18,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from finalesync.datatypes import registry
-from finalesync.models import DataTypeConfig
+from finalesync.models import DataTypeConfig, SyncRun
 from finalesync.redact import redact
+from retries.models import OPEN_STATUSES, RetryItem
 
 from .models import AlertChannel, AlertState, ConnectionHealth, HealthStatus, Notification
 
@@ -50,20 +52,23 @@ class Event:
 
 
 STATUS_EVENTS = {HealthStatus.DEGRADED: Event.DEGRADED, HealthStatus.UNHEALTHY: Event.UNHEALTHY}
+SUSPICIOUS_CODES = {"suspicious_drop", "suspicious_change"}
 
 
 def is_muted(data_type: str, now: datetime) -> bool:
     """Nothing is sent for a type that is paused, snoozed or disabled."""
     config = DataTypeConfig.objects.filter(data_type=data_type).first()
-    return bool(config and (config.paused or not config.enabled or config.is_snoozed(now)))
+    return bool(config and config.activity(now) != "active")
 
 
-def after_sync(result) -> list[Notification]:
-    """Called after every sync run. Emits an event when the type's health status changed since the last
-    alert (one per change, never per failed run), and for each rollback or suspicious refusal."""
+def after_run(result) -> list[Notification]:
+    """Called after every sync run (health/receivers.py). Emits an event when the type's health status
+    changed since the last alert (one per change, never per failed run), and for each rollback or suspicious
+    refusal. The retry queue has handled the run already (receivers run in INSTALLED_APPS order), so an open
+    retry's time can be told."""
     now = timezone.now()
     health = ConnectionHealth.objects.filter(pk=result.data_type).first()
-    if health is None or result.outcome == "skipped":
+    if health is None or result.outcome == SyncRun.Outcome.SKIPPED:
         return []
     events = []
     changed_from = _record_status(result.data_type, health.status, now)
@@ -75,15 +80,22 @@ def after_sync(result) -> list[Notification]:
             HealthStatus.UNHEALTHY,
         ):
             events.append(Event.RECOVERED)
-    if result.outcome == "rolled_back":
-        events.append(Event.SUSPICIOUS if result.error_code == "suspicious_drop" else Event.ROLLED_BACK)
+    if result.outcome == SyncRun.Outcome.ROLLED_BACK:
+        events.append(Event.SUSPICIOUS if result.error_code in SUSPICIOUS_CODES else Event.ROLLED_BACK)
+    retry = (
+        RetryItem.objects.filter(
+            data_type=result.data_type, operation=RetryItem.Operation.SYNC, status__in=OPEN_STATUSES
+        ).first()
+        if result.outcome != SyncRun.Outcome.SUCCESS
+        else None
+    )
     context = {
         "error": result.error,
         "error_code": result.error_code,
         "advice": result.advice,
-        "retry_at": result.retry_at,
+        "retry_at": retry.next_retry_at.isoformat() if retry else None,
         "item_count": health.item_count,
-        "restored_backup_id": result.restored_backup_id,
+        "restored_seq": result.restored_seq,
         "consecutive_failures": health.consecutive_failures,
         "recoverable": result.recoverable,
     }
@@ -228,8 +240,10 @@ def what_we_did(event: str, data_type: str, context: dict) -> str:
     if event == Event.TEST:
         return "Nothing: this is a test of the channel."
     parts = ["Kept the previous data."]
-    if context.get("restored_backup_id"):
-        parts = [f"Restored the last good data from backup #{context['restored_backup_id']}."]
+    if context.get("restored_seq"):
+        parts = [
+            f"Put back the rows the last good sync left (history #{context['restored_seq']}): someone had changed them."
+        ]
     if context.get("retry_at"):
         at = datetime.fromisoformat(context["retry_at"])
         parts.append(f"Next retry at {at:%H:%M} UTC.")

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
+from finalesync import texts
 from finalesync.datatypes import registry
-from finalesync.models import AuditLog, SyncRun
-from finalesync.redact import redact
-from retries.models import OPEN_STATUSES, Backup, FailureLog, RetryItem, RetryStatus
+from finalesync.models import AuditLog, DataTypeConfig, SyncRun
+from retries.models import OPEN_STATUSES, FailureLog, RetryItem, RetryStatus
 
 from . import chart
 from .grading import Grade
@@ -48,10 +48,7 @@ GRADE_HELP = [
 ]
 
 
-def shorten(text: str | None, limit: int = SHORT_ERROR) -> str:
-    """Redacted, one line, at most `limit` characters."""
-    text = " ".join(redact(text or "").split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+shorten = texts.shorten
 
 
 @dataclass
@@ -59,21 +56,26 @@ class Card:
     health: TypeHealth
     tone: str
     retry: RetryItem | None
-    backup: Backup | None
+    # The newest run whose resulting state can be restored.
+    restore_point: SyncRun | None
     short_error: str
     full_error: str
     colour: str
 
 
-def latest_good_backups() -> dict[str, Backup]:
-    """The newest good, non-empty backup of each type (one query)."""
+def latest_restore_points() -> dict[str, SyncRun]:
+    """The newest restorable (changing, successful) run of each type, in one query."""
+    changing = SyncRun.objects.filter(outcome=SyncRun.Outcome.SUCCESS, history_seq__isnull=False).filter(
+        Q(created__gt=0) | Q(updated__gt=0) | Q(deleted__gt=0)
+    )
     newest = (
-        Backup.objects.filter(data_type=OuterRef("data_type"), is_good=True, row_count__gt=0)
-        .order_by("-created_at", "-id")
+        changing.filter(data_type=OuterRef("data_type"))
+        .order_by("-history_seq", "-started_at")
         .values("id")[:1]
     )
-    good = Backup.objects.filter(is_good=True, row_count__gt=0, id=Subquery(newest)).defer("columns")
-    return {b.data_type: b for b in good}
+    floors = {c.data_type: c.history_floor for c in DataTypeConfig.objects.all()}
+    points = changing.filter(id=Subquery(newest)).defer("details")
+    return {p.data_type: p for p in points if p.history_seq >= max(floors.get(p.data_type, 0), 1)}
 
 
 def failure_counts(*, now, days: int = CHART_DAYS) -> dict:
@@ -110,7 +112,7 @@ def dashboard_context(*, now=None) -> dict:
             "-updated_at", "-id"
         )[:CLOSED_RETRIES]
     )
-    backups = latest_good_backups()
+    points = latest_restore_points()
     open_by_type = {}
     for item in open_retries:
         if item.operation == RetryItem.Operation.SYNC:
@@ -121,7 +123,7 @@ def dashboard_context(*, now=None) -> dict:
             health=t,
             tone="muted" if t.paused else STATUS_TONE.get(t.effective_status, "muted"),
             retry=open_by_type.get(t.data_type),
-            backup=backups.get(t.data_type),
+            restore_point=points.get(t.data_type),
             short_error=shorten(t.error_message or t.attention_reason),
             full_error=shorten(t.error_message or t.attention_reason, 2000),
             colour=colours[t.data_type],
@@ -129,20 +131,33 @@ def dashboard_context(*, now=None) -> dict:
         for t in health.data_types
     ]
 
-    failures = list(
-        FailureLog.objects.select_related("backup")
-        .defer("backup__columns")
-        .order_by("-created_at", "-id")[:RECENT_FAILURES]
+    failures = list(FailureLog.objects.order_by("-created_at", "-id")[:RECENT_FAILURES])
+    latest_runs = dict(
+        SyncRun.objects.filter(
+            outcome__in=[SyncRun.Outcome.SUCCESS, SyncRun.Outcome.FAILED, SyncRun.Outcome.ROLLED_BACK]
+        )
+        .values("data_type")
+        .annotate(latest=Max("id"))
+        .values_list("data_type", "latest")
     )
     for log in failures:
         log.short_error = shorten(log.error_message, 140)
         log.full_error = shorten(log.error_message, 2000)
-        log.restore_candidate = log.backup if log.backup_id else backups.get(log.data_type)
+        log.restore_candidate = points.get(log.data_type)
+        # A refused suspicious sync can be reviewed and applied while it is still the type's latest word.
+        log.reviewable = (
+            log.error_code in ("suspicious_drop", "suspicious_change")
+            and log.sync_run_id is not None
+            and latest_runs.get(log.data_type) == log.sync_run_id
+        )
 
     counts = failure_counts(now=now)
     runs = list(SyncRun.objects.defer("details").order_by("-started_at")[:SYNC_RUNS])
+    floors = {c.data_type: (c.history_floor, c.history_seq) for c in DataTypeConfig.objects.all()}
     for run in runs:
         run.short_error = shorten(run.error or run.skip_reason, 90)
+        floor, current = floors.get(run.data_type, (0, 0))
+        run.restorable = run.history_seq is not None and max(floor, 1) <= run.history_seq <= current
     failed_notifications = list(
         Notification.objects.filter(status=Notification.Status.FAILED)
         .select_related("channel")

@@ -18,14 +18,16 @@ from datetime import datetime, timedelta
 
 from django.db import models
 
+from finalesync import texts
+
 from .models import HealthStatus
 
 MIN_GRACE = timedelta(minutes=5)
 # Stale beyond this many intervals counts as unhealthy: the schedule has silently stopped for this type.
 VERY_STALE_INTERVALS = 4
 RECENT_FAILURE_WINDOW = timedelta(hours=24)
-# The same bound recording.py uses to turn a degraded type unhealthy.
-POOR_AFTER_FAILURES = 3
+# Failures in a row that turn a type unhealthy (recording.py writes it; grading reads it).
+UNHEALTHY_AFTER = 3
 
 
 class Grade(models.TextChoices):
@@ -115,7 +117,7 @@ def assess(
     if st.very_stale:
         effective = HealthStatus.UNHEALTHY
         reason = f"no successful sync for {_span(st.age)} (more than {VERY_STALE_INTERVALS} intervals)"
-    elif consecutive_failures >= POOR_AFTER_FAILURES:
+    elif consecutive_failures >= UNHEALTHY_AFTER:
         effective = HealthStatus.UNHEALTHY
         reason = f"{consecutive_failures} failures in a row"
     elif status == HealthStatus.UNHEALTHY:
@@ -141,13 +143,4 @@ def assess(
 
 
 def _span(delta: timedelta | None) -> str:
-    if delta is None:
-        return "ever"
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 2 * 3600:
-        return f"{seconds // 60} min"
-    if seconds < 2 * 86400:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} days"
+    return "ever" if delta is None else texts.duration(delta)

@@ -16,7 +16,8 @@ class HealthStatus(models.TextChoices):
 class ConnectionHealth(models.Model):
     data_type = models.CharField(max_length=50, primary_key=True)
     status = models.CharField(max_length=20, choices=HealthStatus.choices, default=HealthStatus.UNKNOWN)
-    last_check_time = models.DateTimeField(default=timezone.now)
+    # None until the first sync of the type has been recorded.
+    last_check_time = models.DateTimeField(null=True, blank=True)
     item_count = models.IntegerField(default=0)
     error_message = models.TextField(null=True, blank=True)
     consecutive_failures = models.IntegerField(default=0)

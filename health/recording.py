@@ -8,10 +8,8 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 
+from .grading import UNHEALTHY_AFTER
 from .models import ConnectionHealth, HealthStatus
-
-# The third consecutive recoverable failure turns a degraded type unhealthy.
-UNHEALTHY_AFTER = 3
 
 
 def ensure_row(data_type: str) -> None:

@@ -11,8 +11,9 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from finalesync.datatypes import registry
-from finalesync.models import DataTypeConfig
+from finalesync.models import DataTypeConfig, ScheduleState
 from finalesync.redact import redact
+from finalesync.sync import ensure_configs
 from retries.models import FailureLog, RetryItem, RetryStatus
 
 from .grading import assess
@@ -160,24 +161,17 @@ def overall_status(types: list[TypeHealth]) -> str:
     return HealthStatus.HEALTHY
 
 
-def type_state(config: DataTypeConfig, now: datetime) -> str:
-    if not config.enabled:
-        return "disabled"
-    if config.paused:
-        return "paused"
-    if config.is_snoozed(now):
-        return "snoozed"
-    return "active"
-
-
 def next_run(
     config: DataTypeConfig, *, now: datetime, next_cycle: datetime | None, cycle_minutes: int | None
 ) -> datetime | None:
     """When the schedule next syncs this type: the first cycle tick at or after it is due. None when the
     schedule leaves it alone (paused, snoozed, disabled, waiting for a person)."""
-    if type_state(config, now) != "active" or config.needs_attention:
+    state, _ = config.schedule(now)
+    if state in (ScheduleState.DISABLED, ScheduleState.PAUSED, ScheduleState.SNOOZED, ScheduleState.WAITING):
         return None
     due = config.next_run_at() or now
+    if state == ScheduleState.HELD:
+        due = max(due, config.held_until)
     if next_cycle is None or not cycle_minutes:
         return max(due, now)
     period = timedelta(minutes=cycle_minutes)
@@ -190,15 +184,14 @@ def next_run(
 def get_sync_system_health(*, now: datetime | None = None) -> SystemHealth:
     """The overall status, each type's graded health row, the retry queue counts, failures in 24 h, the age
     of the oldest pending retry and the time of the last and next sync cycle. Raises only database errors."""
-    from finalesync.sync import ensure_configs
-
     now = now or timezone.now()
     configs = ensure_configs()
     rows = {h.data_type: h for h in ConnectionHealth.objects.all()}
     queue = RetryItem.objects.aggregate(
         pending=Count("id", filter=Q(status=RetryStatus.PENDING)),
         processing=Count("id", filter=Q(status=RetryStatus.PROCESSING)),
-        failed=Count("id", filter=Q(status=RetryStatus.FAILED)),
+        # A failed retry whose type has synced since is history, not a problem to count.
+        failed=Count("id", filter=Q(status=RetryStatus.FAILED, superseded_at__isnull=True)),
         oldest_pending=Min("created_at", filter=Q(status=RetryStatus.PENDING)),
     )
     failures_24h = FailureLog.objects.filter(created_at__gte=now - timedelta(hours=24)).count()
@@ -227,7 +220,7 @@ def get_sync_system_health(*, now: datetime | None = None) -> SystemHealth:
                 grade_reason=graded.reason,
                 stale=graded.stale,
                 very_stale=graded.very_stale,
-                state=type_state(config, now),
+                state=config.activity(now),
                 needs_attention=config.needs_attention,
                 attention_reason=config.attention_reason,
                 interval_minutes=config.interval_minutes,

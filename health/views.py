@@ -1,7 +1,7 @@
 """The operator's pages: the dashboard (and its live partial), /health/, /metrics and the action buttons.
 
-Thin: reading goes through health/dashboard.py and health/system.py, every button through
-finalesync/actions.py, the same functions the admin and the commands call.
+Thin: reading goes through health/dashboard.py and health/system.py, every button through the actions
+modules (finalesync/actions.py, retries/actions.py), the same functions the admin and the commands call.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from finalesync import actions
-from finalesync.actions import ActionRefused, Actor
-from finalesync.models import AuditLog
-from retries.models import Backup
+from finalesync import actions, history
+from finalesync.audit import ActionRefused, Actor
+from finalesync.models import AuditLog, SyncRun
+from retries import actions as retry_actions
 
 from . import metrics as prometheus
 from .dashboard import dashboard_context
@@ -27,7 +27,8 @@ from .system import get_sync_system_health
 
 TYPE_PERM = "finalesync.change_datatypeconfig"
 RETRY_PERM = "retries.change_retryitem"
-RESTORE_PERM = "retries.change_backup"
+RESTORE_PERM = "finalesync.restore_syncrun"
+CHANGES_PAGE = 100
 
 
 @never_cache
@@ -117,37 +118,101 @@ def snooze(request, data_type):
 @staff_member_required
 @permission_required(RETRY_PERM, raise_exception=True)
 def retry_now(request, item_id):
-    return _act(request, actions.retry_now, "#retries", item_id=item_id)
+    return _act(request, retry_actions.retry_now, "#retries", item_id=item_id)
 
 
 @require_POST
 @staff_member_required
 @permission_required(RETRY_PERM, raise_exception=True)
 def cancel_retry(request, item_id):
-    return _act(request, actions.cancel_retry, "#retries", item_id=item_id)
+    return _act(request, retry_actions.cancel_retry, "#retries", item_id=item_id)
 
 
 @require_POST
 @staff_member_required
 @permission_required(RETRY_PERM, raise_exception=True)
 def requeue_retry(request, item_id):
-    return _act(request, actions.requeue_retry, "#retries", item_id=item_id)
+    return _act(request, retry_actions.requeue_retry, "#retries", item_id=item_id)
 
 
 @never_cache
 @staff_member_required
 @permission_required(RESTORE_PERM, raise_exception=True)
-def restore_backup(request, backup_id):
-    """GET: what restoring the backup would change, and a confirm button. POST: restore it."""
+def restore(request, run_id):
+    """GET: what restoring the state after run `run_id` would change, and a confirm form. POST: queue it."""
     if request.method == "POST":
-        return _act(request, actions.restore_backup, "#failures", backup_id=backup_id)
+        return _act(
+            request,
+            actions.queue_restore,
+            "#runs",
+            run_id=run_id,
+            pause_type=request.POST.get("pause") == "1",
+        )
     try:
-        preview = actions.preview_restore(backup_id=backup_id)
-    except Backup.DoesNotExist:
-        messages.error(request, f"there is no backup #{backup_id}")
-        return redirect("dashboard")
+        preview = actions.preview_restore(run_id=run_id)
+    except ActionRefused as exc:
+        messages.error(request, str(exc))
+        return redirect(reverse("dashboard") + "#runs")
     return render(
         request,
         "health/restore_confirm.html",
-        {"preview": preview, "backup": preview.backup, "cancel_url": reverse("dashboard") + "#failures"},
+        {"preview": preview, "cancel_url": reverse("dashboard") + "#runs"},
     )
+
+
+@never_cache
+@staff_member_required
+@permission_required(TYPE_PERM, raise_exception=True)
+def confirm_sync(request, run_id):
+    """GET: the evidence of a sync the checks refused (from N to M rows, emptied columns, keys affected) and
+    a form to apply such a sync once. POST: queue that confirmed sync."""
+    if request.method == "POST":
+        return _act(request, actions.confirm_sync, "#runs", run_id=run_id)
+    try:
+        run = actions.refused_run(run_id)
+    except ActionRefused as exc:
+        messages.error(request, str(exc))
+        return redirect(reverse("dashboard") + "#failures")
+    evidence = run.details.get("evidence", {})
+    return render(
+        request,
+        "health/confirm_sync.html",
+        {"run": run, "evidence": evidence, "cancel_url": reverse("dashboard") + "#failures"},
+    )
+
+
+@never_cache
+@staff_member_required
+def run_changes(request, run_id):
+    """What one run created, changed (old → new, changed columns only) and deleted, searchable by key; and
+    with ?key=..., that key's history across runs."""
+    run = SyncRun.objects.filter(pk=run_id).first()
+    if run is None:
+        messages.error(request, f"there is no sync run #{run_id}")
+        return redirect("dashboard")
+    search = request.GET.get("q", "").strip()[:200]
+    key = request.GET.get("key", "").strip()[:255]
+    try:
+        page = max(0, int(request.GET.get("page", "0")))
+    except ValueError:
+        page = 0
+    seq = history.run_seq(run)
+    rows, total = (
+        ([], 0)
+        if seq is None
+        else history.changes(
+            run.data_type, seq=seq, search=search, offset=page * CHANGES_PAGE, limit=CHANGES_PAGE
+        )
+    )
+    context = {
+        "run": run,
+        "seq": seq,
+        "rows": rows,
+        "total": total,
+        "search": search,
+        "page": page,
+        "pages": (total + CHANGES_PAGE - 1) // CHANGES_PAGE,
+        "key": key,
+        "key_history": history.key_history(run.data_type, key) if key else None,
+    }
+    return render(request, "health/run_changes.html", context)

@@ -2,6 +2,9 @@
 
 Workers are made safe by the database, not by luck: claiming takes `SELECT ... FOR UPDATE SKIP LOCKED` on
 PostgreSQL plus a conditional UPDATE whose row count says who won; completing checks the lease token.
+
+An open sync retry owns the next attempt of its type: while it is open the schedule leaves the type alone
+(`hold()` sets the type's hold until the retry is due), so one outage is retried by one owner and counted once.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from finalesync.locks import worker_id
+from finalesync.models import DataTypeConfig, SyncRun
+
+from . import signals
 from .models import OPEN_STATUSES, RetryItem, RetryStatus
 
 log = logging.getLogger("finalesync.retries")
@@ -105,10 +112,28 @@ def enqueue_retry(
     raise RuntimeError(f"could not enqueue a retry for {data_type}")
 
 
+def hold(item: RetryItem) -> None:
+    """While a sync retry is open the schedule leaves its type alone until the retry is due."""
+    if item.operation == RetryItem.Operation.SYNC:
+        DataTypeConfig.objects.filter(data_type=item.data_type).update(
+            held_until=item.next_retry_at, hold_reason=f"retry #{item.pk} owns the next attempt"
+        )
+
+
+def release(data_type: str) -> None:
+    """The type's sync retry is closed: the schedule may sync it again (a Finale Retry-After hold ends too,
+    as the retry waited for it)."""
+    DataTypeConfig.objects.filter(data_type=data_type, hold_reason__startswith="retry #").update(
+        held_until=None, hold_reason=""
+    )
+
+
 def close_open(
     data_type: str, *, status: str, resolution: str, operation: str = RetryItem.Operation.SYNC, now=None
 ) -> int:
     now = now or timezone.now()
+    if operation == RetryItem.Operation.SYNC:
+        release(data_type)
     return RetryItem.objects.filter(
         data_type=data_type, operation=operation, status__in=OPEN_STATUSES
     ).update(
@@ -119,36 +144,6 @@ def close_open(
         lease_token="",
         lease_owner="",
     )
-
-
-def after_sync(result) -> None:
-    """Called with every SyncResult. A recoverable failure queues a retry; a success completes the open
-    retry as superseded; a non-recoverable failure closes it (a person has to act). Runs the processor
-    started itself are left to the processor."""
-    if result.trigger == "retry" or result.outcome == "skipped":
-        return
-    if result.outcome == "success":
-        close_open(
-            result.data_type,
-            status=RetryStatus.COMPLETED,
-            resolution=f"superseded by a {result.trigger} sync",
-        )
-    elif result.recoverable:
-        item = enqueue_retry(
-            data_type=result.data_type,
-            error=result.error or "",
-            error_code=result.error_code or "",
-            retry_after=result.retry_after_seconds,
-            context={"sync_run": result.run_id, "trigger": result.trigger},
-        )
-        result.retry_enqueued = True
-        result.retry_at = item.next_retry_at.isoformat()
-    else:
-        close_open(
-            result.data_type,
-            status=RetryStatus.FAILED,
-            resolution=f"not recoverable ({result.error_code}): needs a person",
-        )
 
 
 # --- the processor -------------------------------------------------------------------------------------------
@@ -187,7 +182,7 @@ def reclaim_expired(*, now: datetime) -> int:
         lease_owner="",
     )
     for item in RetryItem.objects.filter(pk__in=dying, status=RetryStatus.FAILED):
-        _alert_exhausted(item)
+        _exhausted(item)
     return exhausted + requeued
 
 
@@ -224,8 +219,8 @@ def complete(item: RetryItem, token: str, result, *, now: datetime | None = None
     """Record the outcome of a claimed item. Returns the new status, or None when the lease was lost."""
     now = now or timezone.now()
     mine = RetryItem.objects.filter(pk=item.pk, lease_token=token, status=RetryStatus.PROCESSING)
-    release = {"lease_token": "", "lease_owner": "", "lease_expires_at": None, "updated_at": now}
-    if result.outcome == "success":
+    released = {"lease_token": "", "lease_owner": "", "lease_expires_at": None, "updated_at": now}
+    if result.outcome == SyncRun.Outcome.SUCCESS:
         status, fields = (
             RetryStatus.COMPLETED,
             {
@@ -233,7 +228,7 @@ def complete(item: RetryItem, token: str, result, *, now: datetime | None = None
                 "completed_at": now,
             },
         )
-    elif result.outcome == "skipped":
+    elif result.outcome == SyncRun.Outcome.SKIPPED:
         # Another worker is syncing the type right now: look again shortly, without spending an attempt.
         status, fields = RetryStatus.PENDING, {"next_retry_at": now + timedelta(seconds=60)}
     else:
@@ -257,33 +252,35 @@ def complete(item: RetryItem, token: str, result, *, now: datetime | None = None
             fields["next_retry_at"] = next_retry_at(
                 retry_count=attempts, now=now, retry_after=getattr(result, "retry_after_seconds", None)
             )
-    if mine.update(status=status, **fields, **release) == 0:
+    if mine.update(status=status, **fields, **released) == 0:
         log.warning("retry #%s: lease lost before completion; the new owner's result stands", item.pk)
         return None
+    item.refresh_from_db()
+    if status == RetryStatus.PENDING:
+        hold(item)
+    elif item.operation == RetryItem.Operation.SYNC:
+        release(item.data_type)
     if status == RetryStatus.FAILED and result.recoverable:
-        item.refresh_from_db()
-        _alert_exhausted(item)
+        _exhausted(item)
     return status
 
 
-def _alert_exhausted(item: RetryItem) -> None:
-    try:
-        from health.alerts import retry_exhausted
-
-        retry_exhausted(item)
-    except Exception:  # noqa: BLE001 - an alert problem must not undo the queue's bookkeeping
-        log.exception("alerting on exhausted retry #%s failed", item.pk)
+def _exhausted(item: RetryItem) -> None:
+    """Tell whoever listens (the alerts) that the queue gave up on `item`."""
+    release(item.data_type)
+    for receiver, response in signals.retry_exhausted.send_robust(sender=RetryItem, item=item):
+        if isinstance(response, Exception):
+            # An alert problem must not undo the queue's bookkeeping.
+            log.error("%s failed for exhausted retry #%s", receiver, item.pk, exc_info=response)
 
 
 def run_item(item: RetryItem):
-    """Default handler: perform the item's operation and return its SyncResult-like outcome."""
-    from finalesync.models import SyncRun
+    """Default handler: perform the item's operation and return its RunResult."""
+    from finalesync.restore import restore_latest
     from finalesync.sync import sync_data_type
 
     if item.operation == RetryItem.Operation.RESTORE:
-        from .restore import restore_latest_good
-
-        return restore_latest_good(data_type=item.data_type, user=f"retry #{item.pk}")
+        return restore_latest(data_type=item.data_type, user=f"retry #{item.pk}")
     return sync_data_type(data_type=item.data_type, trigger=SyncRun.Trigger.RETRY, user=f"retry #{item.pk}")
 
 
@@ -297,8 +294,6 @@ def process_retries(
 ) -> ProcessReport:
     """One run of the processor: reclaim dead workers' items, then claim and run at most `limit` due items,
     one at a time (so a long sync never holds leases on items it has not started)."""
-    from finalesync.locks import worker_id
-
     limit = settings.RETRY_BATCH_SIZE if limit is None else limit
     worker = worker or worker_id()
     handler = handler or run_item
@@ -334,6 +329,7 @@ def retry_now(*, item_id: int, user: str, now: datetime | None = None) -> RetryI
     item = RetryItem.objects.get(pk=item_id)
     if not updated:
         raise ValueError(f"retry #{item_id} is {item.status}, not pending; requeue it instead")
+    hold(item)
     return item
 
 
@@ -348,6 +344,8 @@ def cancel(*, item_id: int, user: str, now: datetime | None = None) -> RetryItem
     item = RetryItem.objects.get(pk=item_id)
     if not updated:
         raise ValueError(f"retry #{item_id} is {item.status}; only pending retries can be cancelled")
+    if item.operation == RetryItem.Operation.SYNC:
+        release(item.data_type)
     return item
 
 
@@ -374,4 +372,5 @@ def requeue(*, item_id: int, user: str, now: datetime | None = None) -> RetryIte
     except IntegrityError:
         raise ValueError(f"another retry of {item.operation} {item.data_type} is already open") from None
     item.refresh_from_db()
+    hold(item)
     return item

@@ -1,5 +1,5 @@
 """Rows for the operator-view tests: users with and without permissions, and health, runs, failures,
-retries, backups and audit entries in bulk (without Finale, for the pages' own tests)."""
+retries, runs and audit entries in bulk (without Finale, for the pages' own tests)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from finalesync.datatypes import registry
 from finalesync.models import AuditLog, SyncRun
 from finalesync.sync import ensure_configs
 from health.models import ConnectionHealth
-from retries.models import OPEN_STATUSES, Backup, FailureLog, RetryItem, RetryStatus
+from retries.models import OPEN_STATUSES, FailureLog, RetryItem, RetryStatus
 
 PASSWORD = "pw-for-tests-only"
 # (error code, message, recoverable) as the engine records them
@@ -75,49 +75,42 @@ def health_rows(now=None):
         )
 
 
-def bulk(*, failures=0, retries=0, runs=0, backups=0, audit=0, now=None, seed=1):
-    """Create many rows fast (bulk_create), spread over the last 30 days."""
+def bulk(*, failures=0, retries=0, runs=0, audit=0, now=None, seed=1):
+    """Create many rows fast (bulk_create), spread over the last 30 days. Successful runs that changed rows
+    get history sequence numbers, as restore points do."""
     now = now or timezone.now()
     rng = random.Random(seed)
 
     def when():
         return now - timedelta(seconds=rng.randint(0, 30 * 86400))
 
-    if backups:
-        Backup.objects.bulk_create(
-            Backup(
-                data_type=TYPES[i % 4],
-                row_count=100 + i,
-                checksum=f"{i:032x}",
-                is_good=i % 5 != 0,
-                created_at=when(),
-            )
-            for i in range(backups)
-        )
-    backup_ids = {}
-    for pk, name in Backup.objects.values_list("id", "data_type"):
-        backup_ids.setdefault(name, []).append(pk)
     if runs:
         outcomes = ["success"] * 6 + ["failed", "rolled_back", "skipped"]
-        SyncRun.objects.bulk_create(
-            (
+        made = []
+        for i in range(runs):
+            outcome = rng.choice(outcomes)
+            made.append(
                 SyncRun(
                     data_type=TYPES[i % 4],
                     trigger=rng.choice(["schedule", "schedule", "manual", "retry"]),
                     started_at=(started := when()),
                     finished_at=started + timedelta(seconds=3),
-                    outcome=(outcome := rng.choice(outcomes)),
+                    outcome=outcome,
                     item_count=rng.randint(50, 5000),
-                    created=rng.randint(0, 10),
-                    updated=rng.randint(0, 50),
+                    created=rng.randint(0, 10) if outcome == "success" else 0,
+                    updated=rng.randint(0, 50) if outcome == "success" else 0,
                     duration_ms=rng.randint(100, 90000),
                     error="HTTP 503 from Finale" if outcome == "failed" else "",
                     error_code="server_error" if outcome == "failed" else "",
                 )
-                for i in range(runs)
-            ),
-            batch_size=2000,
-        )
+            )
+        made.sort(key=lambda r: r.started_at)
+        seqs = dict.fromkeys(TYPES, 0)
+        for run in made:
+            if run.outcome == "success":
+                seqs[run.data_type] += 1 if run.created or run.updated else 0
+                run.history_seq = seqs[run.data_type]
+        SyncRun.objects.bulk_create(made, batch_size=2000)
     if failures:
         logs = []
         for i in range(failures):
@@ -132,9 +125,6 @@ def bulk(*, failures=0, retries=0, runs=0, backups=0, audit=0, now=None, seed=1)
                     trigger=rng.choice(["schedule", "schedule", "retry"]),
                     rolled_back=code in ("empty_data", "suspicious_drop"),
                     backup_available=True,
-                    backup_id=backup_ids[name][i % len(backup_ids[name])]
-                    if backup_ids.get(name) and code == "empty_data"
-                    else None,
                     created_at=when(),
                 )
             )

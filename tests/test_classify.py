@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from finalesync import errors
-from retries.classify import classify
+from finalesync.classify import to_error as classify
 
 
 def http_error(status):
@@ -86,6 +86,17 @@ CASES = [
 def test_classification(exc, code, recoverable):
     result = classify(exc)
     assert (result.code, result.recoverable) == (code, recoverable)
+
+
+def test_database_errors_are_typed_without_sql_and_a_lost_connection_is_retried():
+    from django.db import IntegrityError, OperationalError
+
+    lost = classify(OperationalError("server closed the connection unexpectedly\nThis probably means..."))
+    assert (lost.code, lost.recoverable) == ("database", True)
+    assert "\n" not in str(lost)
+    refused = classify(IntegrityError('duplicate key value violates unique constraint "x"\nDETAIL: Key (natural_key)'))
+    assert (refused.code, refused.recoverable) == ("internal", False)
+    assert "natural_key" not in str(refused) and "constraint" not in str(refused)
 
 
 def test_table_is_big_enough():

@@ -154,9 +154,9 @@ def test_processor_takes_at_most_the_batch_by_priority_then_age():
 
     def handler(item):
         seen.append((item.priority, item.data_type))
-        from finalesync.sync import SyncResult
+        from finalesync.runs import RunResult
 
-        return SyncResult(data_type=item.data_type, outcome="success")
+        return RunResult(data_type=item.data_type, outcome="success")
 
     report = queue.process_retries(now=NOW, handler=handler)
     assert len(report.processed) == 10
@@ -174,9 +174,9 @@ def test_expired_lease_goes_back_to_pending_and_the_attempt_counts():
     item.refresh_from_db()
     assert (item.status, item.retry_count, item.error_code) == ("pending", 1, "lease_expired")
     # the dead worker's late completion cannot overwrite anything
-    from finalesync.sync import SyncResult
+    from finalesync.runs import RunResult
 
-    assert queue.complete(claimed, token, SyncResult(data_type="inventory", outcome="success")) is None
+    assert queue.complete(claimed, token, RunResult(data_type="inventory", outcome="success")) is None
     item.refresh_from_db()
     assert item.status == "pending"
 

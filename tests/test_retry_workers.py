@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from finalesync.models import SyncRun
-from finalesync.sync import SyncResult
+from finalesync.runs import RunResult
 from retries.models import RetryItem
 from retries.queue import process_retries
 
@@ -64,11 +64,11 @@ def test_killed_processor_item_is_reclaimed_after_its_lease_and_the_attempt_coun
     item.refresh_from_db()
     assert item.status == "processing"
     assert (
-        process_retries(handler=lambda i: SyncResult(data_type=i.data_type, outcome="success")).processed
+        process_retries(handler=lambda i: RunResult(data_type=i.data_type, outcome="success")).processed
         == []
     )
     time.sleep(2.2)
-    report = process_retries(handler=lambda i: SyncResult(data_type=i.data_type, outcome="success"))
+    report = process_retries(handler=lambda i: RunResult(data_type=i.data_type, outcome="success"))
     assert report.reclaimed == 1 and [p["status"] for p in report.processed] == ["completed"]
     item.refresh_from_db()
     assert (item.status, item.retry_count) == ("completed", 1)

@@ -1,153 +1,196 @@
-"""What a data type is: where its data comes from, how rows are read, and which table they land in.
+"""What a data type is: where its data comes from, how its rows are read, and which table they land in.
 
 A data type module declares a `MirroredRow` model and a `DataType` subclass instance named `DATATYPE`;
 `registry.py` finds the modules by themselves, so adding a type is adding one module (and its migration).
 
-Parsing is a stream: `records()` yields `Record`s and `BadRow`s one at a time, never a list of them.
+A data type brings its own fetch: `open(client=..., report_url=...)` is a context manager yielding a `Source`
+whose `batches()` are pyarrow tables of raw values, a large batch at a time ("raw batches": the columns
+`_line`, `_key`, `_error`, `_extra` and one column per field). `finish()` checks and cleans them against the
+model's fields (finalesync/values.py) into the rows the engine stages. The pipeline never asks where the data
+came from.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-from collections.abc import Callable, Iterable, Iterator, Set
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .. import __version__
-from ..errors import EmptyData, SchemaError
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import values
+from ..errors import ConfigurationError, SchemaError
+from ..mirror import MirroredRow, data_fields
+from ..parsing import ERROR, LINE, Header, ReportReader, normalise_header
 
 KEY_SEPARATOR = " / "
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One parsed row: its natural key, its values in `DataType.fields` order, and unknown columns."""
-
-    key: str
-    values: tuple
-    extra: dict
-    # Digest of the raw cells this record was parsed from (report types), so an unchanged row can be
-    # recognised next time without parsing it again. Empty when there are no raw cells (order JSON).
-    source: str = ""
-
-    def extra_json(self) -> str:
-        return json.dumps(self.extra, sort_keys=True, ensure_ascii=False) if self.extra else "{}"
-
-    def row_hash(self, extra_json: str | None = None) -> str:
-        """Digest of key, values and extras; pass `extra_json` when the caller has serialised it already."""
-        parts = [self.key]
-        parts.extend("\x00" if v is None else str(v) for v in self.values)
-        extra = self.extra_json() if extra_json is None else extra_json
-        parts.append("" if extra == "{}" else extra)
-        return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Unchanged:
-    """A row whose raw cells are exactly those the live row of `key` was parsed from: not parsed again."""
-
-    key: str
+KEY = "_key"
+EXTRA = "_extra"
+MAX_KEY_LENGTH = MirroredRow._meta.get_field("natural_key").max_length
+NULL_TEXT = pa.scalar(None, pa.string())
 
 
 @dataclass(frozen=True, slots=True)
 class BadRow:
     """A row that could not be read. With a key, the existing row of that key is kept as it is."""
 
-    line: int
+    line: int | None
     reason: str
     key: str | None = None
 
 
-class RowError(ValueError):
-    """Raised by a value parser or row parser for one bad row; the sync counts it and goes on."""
-
-
-# --- value parsers: text in, canonical value out, RowError when the text is not that kind of value ---------
-_NUMBER_NOISE = str.maketrans("", "", "$€£ ,\u00a0")
-_NUMBER = re.compile(r"^[-+]?(?:\d+(?:\.\d*)?|\.\d+)$")
-
-
-def text(value: str) -> str:
-    if "\x00" in value:
-        raise RowError("contains a NUL byte")
-    return value.strip()
-
-
-def number(value: str) -> str | None:
-    """'1,234.50', '$12', '(3.5)', ' ' → '1234.50', '12', '-3.5', None. Kept as canonical text so the
-    hash of an unchanged row stays the same and no float rounding creeps in."""
-    # Most cells are plain digits: skip the general path for them (a third of a big sync's parse time).
-    if value.isascii() and len(value) <= 14 and (value.isdigit() or value.replace(".", "", 1).isdigit()):
-        return value  # plain digits or a plain decimal such as 12.50: already canonical
-    value = value.strip()
-    if not value:
-        return None
-    negative = value.startswith("(") and value.endswith(")")
-    cleaned = value.strip("()").translate(_NUMBER_NOISE)
-    if not _NUMBER.match(cleaned):
-        raise RowError(f"not a number: {value[:40]!r}")
-    integer_digits = len(cleaned.lstrip("+-").split(".")[0].lstrip("0"))
-    if integer_digits > 14:
-        raise RowError(f"number too large: {value[:40]!r}")
-    if negative and not cleaned.startswith("-"):
-        cleaned = "-" + cleaned
-    return cleaned
-
-
-def normalise_header(cell: str) -> str:
-    """Case- and whitespace-insensitive form of a column name ('Potential \\n Build \\n Qty' → 'potential build qty')."""
-    return " ".join(cell.replace("\ufeff", "").split()).lower()
-
-
-@dataclass(frozen=True)
-class Column:
-    field: str
-    aliases: tuple[str, ...]
-    parse: Callable[[str], Any] = text
-    required: bool = False
-
-
 @dataclass
-class HeaderMap:
-    """Where each known column sits in the header, and which cells are unknown extras."""
+class Parsed:
+    """One batch ready to stage: `table` has `natural_key`, the fields, `extra`, `line_no` and `bad` (1 for
+    unreadable rows that have a key: their live row is kept); rows without a key are only counted."""
 
-    positions: dict[str, int]
-    extras: list[tuple[int, str]]
-    width: int
-    missing_required: list[str] = field(default_factory=list)
+    table: pa.Table
+    bad: int = 0
+    examples: list[BadRow] = field(default_factory=list)
+
+
+class Source:
+    """What a data type's `open()` yields: raw batches, and afterwards whether the transfer's end was
+    verified (None when the source cannot tell)."""
+
+    end_verified: bool | None = None
+
+    def batches(self) -> Iterator[pa.Table]:
+        raise NotImplementedError
 
 
 class DataType:
-    """Base of every data type. Subclasses set the class attributes and implement `records()`."""
+    """Base of every data type. Subclasses set the class attributes and implement `open()`."""
 
     name: ClassVar[str]
     label: ClassVar[str]
     model: ClassVar[type]
     default_interval_minutes: ClassVar[int]
-    source: ClassVar[str]  # "report" or "orders"
     description: ClassVar[str] = ""
+    # Fields without which the data means nothing: a source that lacks one is a schema error.
+    required: ClassVar[tuple[str, ...]] = ()
+    # Fields the data type fills with final values itself (not checked by a value rule).
+    computed: ClassVar[frozenset[str]] = frozenset()
+    # Where the type's data lives: "report" (a report URL per type) or "api" (Finale's REST API).
+    source_kind: ClassVar[str] = "report"
+    # Trim surrounding whitespace from text values.
+    trim_text: ClassVar[bool] = True
 
     @property
     def fields(self) -> tuple[str, ...]:
-        raise NotImplementedError
+        """The model's data columns in staging order (without `natural_key`, `extra` and the stamps)."""
+        return tuple(f.name for f in data_fields(self.model) if f.name != "extra")
 
-    def records(
-        self, source: Iterable, *, known: Set[int] = frozenset()
-    ) -> Iterator[Record | BadRow | Unchanged]:
-        """Parse `source` into records. `known` holds the source digests of the live rows: a row whose digest
-        is among them may be yielded as Unchanged instead of being parsed."""
+    @contextmanager
+    def open(self, *, client, report_url: str = "") -> Iterator[Source]:
         raise NotImplementedError
+        yield  # pragma: no cover
 
     def __repr__(self):
         return f"<DataType {self.name}>"
+
+    # --- turning raw batches into rows to stage ---------------------------------------------------------------
+    def rules(self) -> dict[str, Any]:
+        cached = self.__dict__.get("_rules")
+        if cached is None:
+            cached = {}
+            for name in self.fields:
+                if name not in self.computed:
+                    rule = values.rule_for(self.model._meta.get_field(name), trim=self.trim_text)
+                    if rule is not None:
+                        cached[name] = rule
+            self.__dict__["_rules"] = cached
+        return cached
+
+    def finish(self, raw: pa.Table, *, max_examples: int = 5) -> Parsed:
+        """Check and clean one raw batch against the model's fields. A row with any bad value (or no key, a
+        key too long, a NUL byte) becomes a bad row; the first reason found is its reason."""
+        n = raw.num_rows
+        key = _array(raw[KEY])
+        too_long = pc.fill_null(pc.greater(pc.utf8_length(key), MAX_KEY_LENGTH), False)
+        reasons: list[tuple[pa.Array, Any]] = []  # (mask, reason or function of the raw value)
+        if pc.any(too_long).as_py():
+            reasons.append((too_long, f"key longer than {MAX_KEY_LENGTH} characters"))
+            key = pc.if_else(too_long, NULL_TEXT, key)
+        cleaned = {}
+        for name in self.fields:
+            column = _array(raw[name])
+            rule = self.rules().get(name)
+            if rule is None:
+                cleaned[name] = column
+                continue
+            column, bad = rule.clean(column)
+            cleaned[name] = column
+            if bad is not None:
+                reasons.append((bad, (rule, name)))
+        error = _array(raw[ERROR])
+        bad_any = pc.or_(pc.is_valid(error), pc.is_null(key))
+        for mask, _ in reasons:
+            bad_any = pc.or_(bad_any, mask)
+        bad_count = pc.sum(bad_any).as_py() or 0
+        examples = self._examples(raw, error, reasons, bad_any, limit=max_examples) if bad_count else []
+        keep = pc.or_(pc.invert(bad_any), pc.is_valid(key))
+        columns = {"natural_key": key}
+        for name in self.fields:
+            columns[name] = pc.if_else(bad_any, pa.scalar(None, cleaned[name].type), cleaned[name])
+        columns["extra"] = pc.if_else(bad_any, NULL_TEXT, _array(raw[EXTRA]))
+        columns["line_no"] = _array(raw[LINE])
+        columns["bad"] = pc.cast(bad_any, pa.int8())
+        table = pa.table(columns)
+        if bad_count:
+            table = table.filter(keep)
+        return Parsed(table=table, bad=bad_count, examples=examples)
+
+    def _examples(self, raw, error, reasons, bad_any, *, limit) -> list[BadRow]:
+        rows = pc.indices_nonzero(bad_any).to_pylist()[:limit]
+        out = []
+        keys = raw[KEY]
+        for i in rows:
+            reason = error[i].as_py()
+            if reason is None:
+                for mask, why in reasons:
+                    if mask[i].as_py():
+                        if isinstance(why, str):
+                            reason = why
+                        else:
+                            rule, name = why
+                            reason = rule.reason(raw[name][i].as_py() or "")
+                        break
+            key = keys[i].as_py()
+            if reason is None and key is None:
+                reason = "has no key"
+            if key is not None and len(key) > MAX_KEY_LENGTH:
+                key = None
+            out.append(BadRow(line=raw[LINE][i].as_py(), reason=reason or "unreadable", key=key))
+        return out
+
+
+def _join_present(pieces: list[pa.Array], separator: str) -> pa.Array:
+    """Join the non-null pieces of each row with `separator` (null when none is present).
+    (pyarrow's own null_handling="skip" drops rows where every piece is null.)"""
+    joined = pieces[0]
+    for piece in pieces[1:]:
+        joined = pc.coalesce(pc.binary_join_element_wise(joined, piece, separator), joined, piece)
+    return joined
+
+
+def _array(column) -> pa.Array:
+    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+
+
+# --- report CSV types ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Column:
+    field: str
+    aliases: tuple[str, ...]
 
 
 class ReportDataType(DataType):
     """A data type read from a Finale pivot-report CSV export."""
 
-    source = "report"
     columns: ClassVar[tuple[Column, ...]]
     key_columns: ClassVar[tuple[str, ...]]
     # Names that identify a header row (besides the key column's aliases).
@@ -158,31 +201,37 @@ class ReportDataType(DataType):
     def fields(self) -> tuple[str, ...]:
         return tuple(c.field for c in self.columns)
 
-    def map_header(self, header: list[str]) -> HeaderMap:
-        """Assign each header cell to the first still-unassigned column it names; the rest are extras.
-        A name that appears twice (the BOM report's two 'Description's) fills two columns in order."""
-        positions: dict[str, int] = {}
-        extras: list[tuple[int, str]] = []
-        for index, cell in enumerate(header):
-            norm = normalise_header(cell)
-            if not norm:
-                continue
-            for column in self.columns:
-                if column.field not in positions and norm in self._aliases[column.field]:
-                    positions[column.field] = index
-                    break
-            else:
-                extras.append((index, " ".join(cell.split())))
-        missing = [c.aliases[0] for c in self.columns if c.required and c.field not in positions]
-        return HeaderMap(positions=positions, extras=extras, width=len(header), missing_required=missing)
-
     @property
-    def _aliases(self) -> dict[str, frozenset[str]]:
+    def aliases(self) -> dict[str, frozenset[str]]:
         cached = self.__dict__.get("_alias_cache")
         if cached is None:
             cached = {c.field: frozenset(normalise_header(a) for a in c.aliases) for c in self.columns}
             self.__dict__["_alias_cache"] = cached
         return cached
+
+    def column_name(self, field_name: str) -> str:
+        """The name people know a field's column by (its first spelling)."""
+        return next(c.aliases[0] for c in self.columns if c.field == field_name)
+
+    def map_header(self, header: list[str]) -> Header:
+        """Assign each header cell to the first still-unassigned column it names; the rest are extras.
+        A name that appears twice (the BOM report's two 'Description's) fills two columns in order."""
+        positions: dict[str, int] = {}
+        extras: list[tuple[int, str]] = []
+        aliases = self.aliases
+        for index, cell in enumerate(header):
+            norm = normalise_header(cell)
+            if not norm:
+                continue
+            for column in self.columns:
+                if column.field not in positions and norm in aliases[column.field]:
+                    positions[column.field] = index
+                    break
+            else:
+                extras.append((index, " ".join(cell.split())))
+        needed = dict.fromkeys([*self.key_columns, *self.required])
+        missing = [self.column_name(f) for f in needed if f not in positions]
+        return Header(cells=list(header), positions=positions, extras=extras, missing_required=missing)
 
     def is_header(self, row: list[str]) -> bool:
         cells = [normalise_header(c) for c in row]
@@ -190,77 +239,155 @@ class ReportDataType(DataType):
             return False
         markers = set(self.header_markers)
         for key_field in self.key_columns:
-            markers |= self._aliases[key_field]
+            markers |= self.aliases[key_field]
         return any(c in markers for c in cells)
 
-    def find_header(self, rows: Iterator[list[str]]) -> HeaderMap:
-        """Consume rows up to and including the header; raise EmptyData or SchemaError when there is none."""
-        seen_any = False
-        for count, row in enumerate(rows):
-            if any(cell.strip() for cell in row):
-                seen_any = True
-            if self.is_header(row):
-                header = self.map_header(row)
-                if header.missing_required:
-                    raise SchemaError(
-                        f"{self.label} report lacks required column(s): {', '.join(header.missing_required)}",
-                        details={"header": [" ".join(c.split()) for c in row][:60]},
-                    )
-                return header
-            if count >= self.max_preamble_rows:
-                break
-        if not seen_any:
-            raise EmptyData(f"{self.label} report is empty (no header, no rows)")
-        raise SchemaError(f"{self.label} report has no recognisable header row in its first lines")
+    def read_header(self, reader: ReportReader) -> Header:
+        """The report's header, mapped; SchemaError names the required columns it lacks."""
+        row = reader.find_header(self.is_header, max_rows=self.max_preamble_rows)
+        header = self.map_header(row)
+        if header.missing_required:
+            seen = [" ".join(c.split()) for c in row if c.strip()][:60]
+            raise SchemaError(
+                f"{self.label} report lacks required column(s): {', '.join(header.missing_required)} "
+                f"(it has: {', '.join(seen)[:300]})",
+                details={"header": seen, "missing": header.missing_required},
+            )
+        return header
 
-    def records(
-        self, source: Iterable[list[str]], *, known: Set[int] = frozenset()
-    ) -> Iterator[Record | BadRow | Unchanged]:
-        rows = iter(source)
-        header = self.find_header(rows)
-        yield from self.parse_rows(rows, header, known)
+    @contextmanager
+    def open(self, *, client, report_url: str = "") -> Iterator[Source]:
+        if not report_url:
+            raise ConfigurationError(
+                f"No report URL for {self.name}: set FINALE_REPORT_URL_{self.name.upper()} "
+                "or the data type's report URL in the admin"
+            )
+        what = f"{self.label.lower()} report"
+        with client.open_report(report_url, what=what) as body:
+            reader = ReportReader(body, what=what)
+            yield ReportSource(self, reader, self.read_header(reader), body)
 
-    def source_prefix(self, header: HeaderMap) -> bytes:
-        """What a row's raw cells mean: the same cells under another header, or read by another version of
-        the parser, are a different row."""
-        return f"{__version__}|{self.fields}|{sorted(header.positions.items())}|{header.extras}|".encode()
+    def read(self, data: bytes) -> Iterator[Parsed]:
+        """Parse a whole report body held in memory (tests, the golden fixtures)."""
+        import io
 
-    def parse_rows(
-        self, rows: Iterator[list[str]], header: HeaderMap, known: Set[int] = frozenset()
-    ) -> Iterator[Record | BadRow | Unchanged]:
-        getters = [(c.field, header.positions.get(c.field), c.parse) for c in self.columns]
-        key_positions = [header.positions[k] for k in self.key_columns]
-        key_names = [next(c.aliases[0] for c in self.columns if c.field == k) for k in self.key_columns]
-        extras = header.extras
-        width = header.width
-        prefix = self.source_prefix(header)
-        blake2b = hashlib.blake2b
-        line = 0
-        for line, row in enumerate(rows, start=1):
-            if not any(row):
-                continue
-            key = None
-            try:
-                if len(row) != width:
-                    # Exports may omit trailing empty cells; surplus cells that carry data mean a shifted row.
-                    if len(row) > width and any(cell.strip() for cell in row[width:]):
-                        raise RowError(f"has {len(row)} cells, the header has {width}")
-                    row = (row + [""] * (width - len(row)))[:width]
-                parts = [row[i].strip() for i in key_positions]
-                if not all(parts):
-                    raise RowError(
-                        f"has no {' / '.join(n for n, p in zip(key_names, parts, strict=True) if not p)}"
-                    )
-                key = KEY_SEPARATOR.join(parts)
-                if len(key) > 255:
-                    raise RowError("key longer than 255 characters")
-                digest = blake2b(prefix + "\x1e".join(row).encode(), digest_size=8).digest()
-                if known and int.from_bytes(digest) in known:
-                    yield Unchanged(key)
-                    continue
-                values = tuple([parse(row[pos] if pos is not None else "") for _, pos, parse in getters])
-            except RowError as exc:
-                yield BadRow(line=line, reason=str(exc), key=key or None)
-                continue
-            extra = {name: row[i] for i, name in extras if row[i]} if extras else {}
-            yield Record(key, values, extra, digest.hex())
+        reader = ReportReader(io.BytesIO(data), what=f"{self.label.lower()} report")
+        source = ReportSource(self, reader, self.read_header(reader), None)
+        for raw in source.batches():
+            yield self.finish(raw)
+
+    # --- hooks for report-specific row rules (vectorised) ---------------------------------------------------
+    def prepare(self, table: pa.Table, header: Header, state: dict) -> pa.Table:
+        """Drop or complete rows before they are read as fields (vendor filler rows, BOM parents).
+        `state` carries what one batch leaves for the next."""
+        return table
+
+    def raw_fields(self, table: pa.Table, header: Header) -> pa.Table:
+        """The cells of one batch as a raw batch: key, fields, extras, and a reason for rows already bad."""
+        n = table.num_rows
+        empty = pa.array([""] * n, pa.string()) if n else pa.array([], pa.string())
+        error = _array(table[ERROR])
+        parts = [pc.utf8_trim_whitespace(_array(table[f"c{header.positions[k]}"])) for k in self.key_columns]
+        missing = None
+        for k, part in zip(self.key_columns, parts, strict=True):
+            absent = pc.equal(part, "")
+            missing = absent if missing is None else pc.or_(missing, absent)
+        if pc.any(missing).as_py():
+            names = [self.column_name(k) for k in self.key_columns]
+            # 'has no SKU', 'has no Product ID / Component Product ID' — the parts that are empty.
+            text = _join_present(
+                [pc.if_else(pc.equal(p, ""), name, NULL_TEXT) for p, name in zip(parts, names, strict=True)],
+                KEY_SEPARATOR,
+            )
+            error = pc.coalesce(
+                error, pc.if_else(missing, pc.binary_join_element_wise("has no ", text, ""), NULL_TEXT)
+            )
+        key = pc.binary_join_element_wise(*parts, KEY_SEPARATOR) if len(parts) > 1 else parts[0]
+        key = pc.if_else(missing, NULL_TEXT, key)
+        nul = None
+        for i in range(header.width):
+            has = values.has_nul(_array(table[f"c{i}"]))
+            nul = has if nul is None else pc.or_(nul, has)
+        if nul is not None and pc.any(nul).as_py():
+            error = pc.coalesce(error, pc.if_else(nul, "contains a NUL byte", NULL_TEXT))
+            key = pc.if_else(pc.and_(nul, pc.match_substring(key, values.NUL)), NULL_TEXT, key)
+        columns = {LINE: _array(table[LINE]), KEY: key, ERROR: error, EXTRA: self._extras(table, header, n)}
+        for f in self.fields:
+            at = header.positions.get(f)
+            columns[f] = _array(table[f"c{at}"]) if at is not None else empty
+        return pa.table(columns)
+
+    def _extras(self, table: pa.Table, header: Header, n: int) -> pa.Array:
+        """Unknown columns as a JSON object per row (non-empty cells only, names sorted), as json.dumps would
+        write it; "{}" when there are none."""
+        if not header.extras or not n:
+            return pa.array(["{}"] * n, pa.string())
+        pieces = []
+        by_name = {}
+        for index, name in header.extras:
+            by_name[name] = index  # a repeated name keeps its last column, as a dict would
+        for name in sorted(by_name):
+            cells = _array(table[f"c{by_name[name]}"])
+            prefix = json.dumps(name, ensure_ascii=False) + ": "
+            pieces.append(
+                pc.if_else(
+                    pc.equal(cells, ""), NULL_TEXT, pc.binary_join_element_wise(prefix, _json_text(cells), "")
+                )
+            )
+        body = pc.fill_null(_join_present(pieces, ", "), "")
+        return pc.binary_join_element_wise("{", body, "}", "")
+
+
+_JSON_ESCAPES = [
+    ("\\", "\\\\"),
+    ('"', '\\"'),
+    ("\n", "\\n"),
+    ("\r", "\\r"),
+    ("\t", "\\t"),
+    ("\b", "\\b"),
+    ("\f", "\\f"),
+]
+
+
+def _json_text(cells: pa.Array) -> pa.Array:
+    """Each cell as a JSON string literal (quotes included), escaped exactly as json.dumps does."""
+    out = cells
+    for plain, escaped in _JSON_ESCAPES:
+        if pc.any(pc.match_substring(out, plain)).as_py():
+            out = pc.replace_substring(out, plain, escaped)
+    control = pc.match_substring_regex(out, r"[\x00-\x1f]")
+    if pc.any(control).as_py():
+        # Other control characters are rare: let json.dumps write those cells.
+        texts = cells.to_pylist()
+        fixed = [
+            json.dumps(t, ensure_ascii=False)[1:-1] if c else o
+            for t, o, c in zip(texts, out.to_pylist(), control.to_pylist(), strict=True)
+        ]
+        out = pa.array(fixed, pa.string())
+    return pc.binary_join_element_wise('"', out, '"', "")
+
+
+class ReportSource(Source):
+    def __init__(self, datatype: ReportDataType, reader: ReportReader, header: Header, body):
+        self.datatype = datatype
+        self.reader = reader
+        self.header = header
+        self.body = body
+
+    @property
+    def end_verified(self) -> bool | None:
+        return getattr(self.body, "end_verified", None)
+
+    def batches(self) -> Iterator[pa.Table]:
+        state: dict = {}
+        cells = [f"c{i}" for i in range(self.header.width)]
+        for batch in self.reader.batches(self.header):
+            table = pa.Table.from_batches([batch])
+            blank = None
+            for name in cells:
+                empty = pc.equal(table[name], "")
+                blank = empty if blank is None else pc.and_(blank, empty)
+            if blank is not None and pc.any(blank).as_py():
+                table = table.filter(pc.invert(blank))
+            table = self.datatype.prepare(table, self.header, state)
+            yield self.datatype.raw_fields(table, self.header)

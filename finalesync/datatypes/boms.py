@@ -1,11 +1,11 @@
 """Bills of materials: one row per (parent product, component), from the hierarchical BOM report CSV."""
 
-from collections.abc import Iterator
-
+import pyarrow as pa
+import pyarrow.compute as pc
 from django.db import models
 
 from ..mirror import MirroredRow
-from .base import BadRow, Column, Record, ReportDataType, Unchanged, number
+from .base import Column, ReportDataType
 
 
 class BomLine(MirroredRow):
@@ -35,45 +35,56 @@ class Boms(ReportDataType):
     default_interval_minutes = 60
     description = "Parent products and their components (hierarchical report CSV)."
     key_columns = ("parent_product_id", "component_product_id")
+    # A BOM line is "so many of this component": without the quantity it says nothing.
+    required = ("bom_quantity",)
     header_markers = ("product id", "component product id", "bom quantity")
     # Positional: the report repeats 'Description', first for the parent, then for the component.
     columns = (
-        Column("parent_product_id", ("Product ID", "Parent Product ID"), required=True),
+        Column("parent_product_id", ("Product ID", "Parent Product ID")),
         Column("parent_description", ("Description", "Parent Description")),
-        Column("potential_build_qty", ("Potential Build Qty",), number),
-        Column("bom_quantity", ("BOM Quantity", "Quantity"), number),
-        Column("component_product_id", ("Component Product ID", "Component"), required=True),
+        Column("potential_build_qty", ("Potential Build Qty",)),
+        Column("bom_quantity", ("BOM Quantity", "Quantity")),
+        Column("component_product_id", ("Component Product ID", "Component")),
         Column("component_description", ("Description", "Component Description")),
-        Column("component_remaining", ("Component Remaining",), number),
+        Column("component_remaining", ("Component Remaining",)),
         Column("component_note", ("Component Note",)),
-        Column("bom_average_cost", ("BOM Average Cost",), number),
+        Column("bom_average_cost", ("BOM Average Cost",)),
     )
 
-    def parse_rows(self, rows, header, known=frozenset()) -> Iterator[Record | BadRow | Unchanged]:
-        """Component rows leave the parent cells blank and belong to the last parent seen. A component row
-        before any parent keeps its blank parent cells and is counted as a bad row."""
-        parent_at = [header.positions.get(f) for f in PARENT_FIELDS]
-        component_at = header.positions["component_product_id"]
-        width = header.width
-
-        def with_parent(source):
-            parent = None
-            for row in source:
-                if len(row) < width:
-                    row = row + [""] * (width - len(row))
-                own = [row[i] if i is not None else "" for i in parent_at]
-                if own[0].strip():
-                    parent = own
-                    if not row[component_at].strip():
-                        continue  # a parent line without a component of its own
-                elif parent is not None and any(c.strip() for c in row):
-                    row = list(row)
-                    for i, value in zip(parent_at, parent, strict=True):
-                        if i is not None:
-                            row[i] = value
-                yield row
-
-        return super().parse_rows(with_parent(rows), header, known)
+    def prepare(self, table, header, state):
+        """Component rows leave the parent cells blank and belong to the last parent seen (also across
+        batches). A parent line without a component of its own is not a BOM line. A component row before any
+        parent keeps its blank parent cells and becomes a bad row ('has no Product ID')."""
+        at = header.positions
+        parent_cols = [f"c{at[f]}" for f in PARENT_FIELDS if f in at]
+        pid = pc.utf8_trim_whitespace(table[parent_cols[0]])
+        is_parent = pc.not_equal(pid, "")
+        component = pc.utf8_trim_whitespace(table[f"c{at['component_product_id']}"])
+        parent_only = pc.and_(is_parent, pc.equal(component, ""))
+        has_text = None
+        for name in table.column_names:
+            if name.startswith("c"):
+                filled = pc.not_equal(pc.utf8_trim_whitespace(table[name]), "")
+                has_text = filled if has_text is None else pc.or_(has_text, filled)
+        fill = pc.and_(pc.invert(is_parent), has_text)
+        carried = state.get("parent")
+        columns = {}
+        for i, name in enumerate(parent_cols):
+            own = table[name].combine_chunks()
+            known = pc.if_else(is_parent, own, pa.scalar(None, pa.string()))
+            if carried is not None:
+                known = pa.concat_arrays([pa.array([carried[i]], pa.string()), known])
+                forward = pc.fill_null_forward(known)[1:]
+            else:
+                forward = pc.fill_null_forward(known)
+            columns[name] = pc.if_else(pc.and_(fill, pc.is_valid(forward)), forward, own)
+        parents = pc.indices_nonzero(is_parent)
+        if len(parents):
+            last = parents[-1].as_py()
+            state["parent"] = [table[name][last].as_py() for name in parent_cols]
+        for name, column in columns.items():
+            table = table.set_column(table.column_names.index(name), name, column)
+        return table.filter(pc.invert(parent_only))
 
 
 DATATYPE = Boms()

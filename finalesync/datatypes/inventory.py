@@ -3,7 +3,7 @@
 from django.db import models
 
 from ..mirror import MirroredRow
-from .base import Column, ReportDataType, number
+from .base import Column, ReportDataType
 
 
 class InventoryItem(MirroredRow):
@@ -41,23 +41,25 @@ class Inventory(ReportDataType):
     default_interval_minutes = 5
     description = "Stock levels per product (report CSV)."
     key_columns = ("sku",)
+    # A stock mirror without the stock column would empty every stock level.
+    required = ("on_hand",)
     columns = (
-        Column("sku", ("SKU", "Product ID", "Product Code"), required=True),
+        Column("sku", ("SKU", "Product ID", "Product Code")),
         Column("name", ("Name", "Description", "Product Name")),
         Column("category", ("Category",)),
         Column("status", ("Status",)),
-        Column("on_hand", ("Units in stock", "In Stock", "Quantity On Hand", "QoH units"), number),
-        Column("on_order", ("Units On Order", "On Order"), number),
-        Column("reserved", ("Units Reserved", "Reserved"), number),
-        Column("reorder_point", ("Reorder Point", "ReOr point"), number),
-        Column("reorder_variance", ("Reorder Variance", "ReOr var"), number),
-        Column("qty_to_order", ("Qty to Order",), number),
-        Column("moq", ("MOQ", "Minimum order quantity"), number),
-        Column("sales_30d", ("Sales last 30 days",), number),
-        Column("sales_60d", ("Sales last 60 days",), number),
-        Column("sales_90d", ("Sales last 90 days",), number),
-        Column("unit_cost", ("Unit Cost", "Cost"), number),
-        Column("unit_price", ("Unit Price", "Price"), number),
+        Column("on_hand", ("Units in stock", "In Stock", "Quantity On Hand", "QoH units")),
+        Column("on_order", ("Units On Order", "On Order")),
+        Column("reserved", ("Units Reserved", "Reserved")),
+        Column("reorder_point", ("Reorder Point", "ReOr point")),
+        Column("reorder_variance", ("Reorder Variance", "ReOr var")),
+        Column("qty_to_order", ("Qty to Order",)),
+        Column("moq", ("MOQ", "Minimum order quantity")),
+        Column("sales_30d", ("Sales last 30 days",)),
+        Column("sales_60d", ("Sales last 60 days",)),
+        Column("sales_90d", ("Sales last 90 days",)),
+        Column("unit_cost", ("Unit Cost", "Cost")),
+        Column("unit_price", ("Unit Price", "Price")),
         Column("location", ("Location", "Warehouse")),
         Column("bin", ("Bin",)),
         Column("supplier_sku", ("Supplier SKU",)),

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from django.db import models
+import pyarrow as pa
+from django.db import connection, models
 
 from ..errors import MalformedData, SchemaError
 from ..mirror import MirroredRow
-from .base import BadRow, DataType, Record, RowError, number
+from ..parsing import ERROR, LINE
+from ..values import RowError, canonical_number
+from .base import EXTRA, KEY, DataType, Parsed, Source
 
 
 class PurchaseOrder(MirroredRow):
@@ -35,22 +41,9 @@ class PurchaseOrder(MirroredRow):
 
 
 PURCHASE_ORDER = "PURCHASE_ORDER"
-FIELDS = (
-    "order_id",
-    "order_url",
-    "status",
-    "order_date",
-    "receive_date",
-    "last_updated",
-    "supplier_party_id",
-    "origin_facility_url",
-    "destination_facility_url",
-    "public_notes",
-    "private_notes",
-    "line_count",
-    "total_amount",
-    "lines",
-)
+BATCH = 10_000
+# Fields of the collection without which it cannot be read as purchase orders.
+REQUIRED_FIELDS = ("orderId", "orderTypeId", "statusId")
 
 
 def parse_time(value) -> datetime | None:
@@ -69,7 +62,7 @@ def parse_time(value) -> datetime | None:
 def _text(value) -> str:
     if value is None:
         return ""
-    if not isinstance(value, (str, int, float)):
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         raise RowError(f"expected text, got {type(value).__name__}")
     value = str(value)
     if "\x00" in value:
@@ -92,7 +85,9 @@ def _lines(items) -> tuple[list, str | None]:
             except (TypeError, ValueError):
                 raise RowError("order line with a non-numeric quantity or price") from None
             priced = True
-    return items, (number(f"{total:.4f}") if priced else None)
+    if priced and not math.isfinite(total):
+        raise RowError("order line with a quantity or price that is not a finite number")
+    return items, (canonical_number(f"{total:.4f}") if priced else None)
 
 
 def _supplier(roles) -> str:
@@ -134,10 +129,21 @@ def rows_from_columns(collection) -> Iterator[tuple[int, dict]]:
             f"order collection arrays have unequal lengths (orderId has {expected}; {', '.join(odd)} differ)",
             details={"lengths": {n: lengths[n] for n in odd}},
         )
+    missing = [name for name in REQUIRED_FIELDS if name not in collection]
+    if missing:
+        raise SchemaError(
+            f"order collection lacks required field(s): {', '.join(missing)}",
+            details={"fields": sorted(collection)[:40], "missing": missing},
+        )
     names = list(collection)
     columns = [collection[n] for n in names]
     for index, values in enumerate(zip(*columns, strict=True)):
         yield index, dict(zip(names, values, strict=True))
+
+
+def _stamp(value: datetime | None) -> str | None:
+    """A datetime as the text the database's own driver would store (so unchanged rows compare equal)."""
+    return None if value is None else str(connection.ops.adapt_datetimefield_value(value))
 
 
 class PurchaseOrders(DataType):
@@ -145,47 +151,86 @@ class PurchaseOrders(DataType):
     label = "Purchase orders"
     model = PurchaseOrder
     default_interval_minutes = 15
-    source = "orders"
     description = "Purchase orders and their lines (REST order collection)."
+    source_kind = "api"
+    # Order texts are kept exactly as Finale sent them (report cells are trimmed).
+    trim_text = False
+    required = ("order_id", "status")
+    computed = frozenset({"order_date", "receive_date", "last_updated", "line_count", "lines"})
 
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return FIELDS
+    @contextmanager
+    def open(self, *, client, report_url: str = "") -> Iterator[Source]:
+        yield OrdersSource(self, client.order_collection())
 
-    def records(self, source, *, known=frozenset()) -> Iterator[Record | BadRow]:
-        """`source` is the decoded order collection. Other order types are dropped here, because Finale's
-        own order-type filter is not reliable."""
-        for index, order in rows_from_columns(source):
+    def read(self, collection) -> Iterator[Parsed]:
+        """Parse a decoded order collection (tests, the golden fixtures)."""
+        for raw in OrdersSource(self, collection).batches():
+            yield self.finish(raw)
+
+    def order_values(self, order: dict) -> tuple:
+        """One order's field values, in field order (raises RowError for an order that cannot be read)."""
+        key = _text(order.get("orderId")).strip()
+        lines, total = _lines(order.get("orderItemList"))
+        try:
+            lines_json = json.dumps(lines, sort_keys=True, ensure_ascii=False, allow_nan=False)
+        except ValueError:
+            raise RowError("an order line holds NaN or Infinity") from None
+        return (
+            key,
+            _text(order.get("orderUrl")),
+            _text(order.get("statusId")),
+            _stamp(parse_time(order.get("orderDate"))),
+            _stamp(parse_time(order.get("receiveDate"))),
+            _stamp(parse_time(order.get("lastUpdatedDate"))),
+            _supplier(order.get("orderRoleList")),
+            _text(order.get("originFacilityUrl")),
+            _text(order.get("destinationFacilityUrl")),
+            _text(order.get("publicNotes")),
+            _text(order.get("privateNotes")),
+            len(lines),
+            total,
+            lines_json,
+        )
+
+
+class OrdersSource(Source):
+    """Raw batches of purchase orders: other order types are dropped here, because Finale's own order-type
+    filter is not reliable."""
+
+    def __init__(self, datatype: PurchaseOrders, collection):
+        self.datatype = datatype
+        self.collection = collection
+
+    def batches(self) -> Iterator[pa.Table]:
+        fields = self.datatype.fields
+        rows: list[tuple] = []
+        for index, order in rows_from_columns(self.collection):
             if order.get("orderTypeId") != PURCHASE_ORDER:
                 continue
-            key = None
+            key = error = None
             try:
-                key = _text(order.get("orderId")).strip()
-                if not key:
+                key = _text(order.get("orderId")).strip() or None
+                if key is None:
                     raise RowError("has no orderId")
-                if len(key) > 255:
-                    raise RowError("orderId longer than 255 characters")
-                lines, total = _lines(order.get("orderItemList"))
-                values = (
-                    key,
-                    _text(order.get("orderUrl")),
-                    _text(order.get("statusId")),
-                    parse_time(order.get("orderDate")),
-                    parse_time(order.get("receiveDate")),
-                    parse_time(order.get("lastUpdatedDate")),
-                    _supplier(order.get("orderRoleList")),
-                    _text(order.get("originFacilityUrl")),
-                    _text(order.get("destinationFacilityUrl")),
-                    _text(order.get("publicNotes")),
-                    _text(order.get("privateNotes")),
-                    len(lines),
-                    total,
-                    lines,
-                )
+                values = self.datatype.order_values(order)
             except RowError as exc:
-                yield BadRow(line=index + 1, reason=str(exc), key=key or None)
-                continue
-            yield Record(key, values, {})
+                error, values = str(exc), (None,) * len(fields)
+            rows.append((index + 1, key, error, *values))
+            if len(rows) >= BATCH:
+                yield self._table(rows)
+                rows = []
+        if rows:
+            yield self._table(rows)
+
+    def _table(self, rows: list[tuple]) -> pa.Table:
+        names = [LINE, KEY, ERROR, *self.datatype.fields]
+        types = {LINE: pa.int64(), "line_count": pa.int64()}
+        columns = {
+            name: pa.array(list(column), types.get(name, pa.string()))
+            for name, column in zip(names, zip(*rows, strict=True), strict=True)
+        }
+        columns[EXTRA] = pa.array(["{}"] * len(rows), pa.string())
+        return pa.table(columns)
 
 
 DATATYPE = PurchaseOrders()

@@ -1,11 +1,11 @@
 """Vendors: suppliers and their contacts, from the vendor report CSV (hourly by default)."""
 
-from collections.abc import Iterator
-
+import pyarrow as pa
+import pyarrow.compute as pc
 from django.db import models
 
 from ..mirror import MirroredRow
-from .base import BadRow, Column, Record, ReportDataType, Unchanged, number
+from .base import Column, ReportDataType
 
 
 class Vendor(MirroredRow):
@@ -26,11 +26,13 @@ class Vendor(MirroredRow):
         ordering = ["name"]
 
 
-def is_vendor_name(name: str) -> bool:
+def is_vendor_name(names: pa.Array) -> pa.Array:
     """Finale's vendor report has filler rows: blank names, '--', and cells shifted left by a blank Name
     (which then start with ',' or '.'). None of them is a vendor."""
-    name = name.strip()
-    return bool(name) and name != "--" and not name.startswith((",", "."))
+    names = pc.utf8_trim_whitespace(names)
+    filler = pc.or_(pc.equal(names, ""), pc.equal(names, "--"))
+    shifted = pc.or_(pc.starts_with(names, ","), pc.starts_with(names, "."))
+    return pc.invert(pc.or_(filler, shifted))
 
 
 class Vendors(ReportDataType):
@@ -42,7 +44,7 @@ class Vendors(ReportDataType):
     key_columns = ("name",)
     header_markers = ("name", "email address 0", "phone number 0")
     columns = (
-        Column("name", ("Name", "Vendor", "Vendor Name", "Supplier"), required=True),
+        Column("name", ("Name", "Vendor", "Vendor Name", "Supplier")),
         Column("email", ("Email address 0", "Email", "Email address")),
         Column("phone", ("Phone number 0", "Phone", "Phone number")),
         Column("street", ("Address 0 street address", "Address 0 line 1")),
@@ -51,14 +53,12 @@ class Vendors(ReportDataType):
         Column("postal_code", ("Address 0 postal code",)),
         Column("country", ("Address 0 country",)),
         Column("website", ("Website", "URL")),
-        Column("lead_time_days", ("Lead time (days)", "Lead time"), number),
+        Column("lead_time_days", ("Lead time (days)", "Lead time")),
         Column("notes", ("Notes",)),
     )
 
-    def parse_rows(self, rows, header, known=frozenset()) -> Iterator[Record | BadRow | Unchanged]:
-        name_at = header.positions["name"]
-        filtered = (row for row in rows if len(row) > name_at and is_vendor_name(row[name_at]))
-        return super().parse_rows(filtered, header, known)
+    def prepare(self, table, header, state):
+        return table.filter(is_vendor_name(table[f"c{header.positions['name']}"]))
 
 
 DATATYPE = Vendors()

@@ -1,16 +1,19 @@
-"""python manage.py runsync [TYPE ...] [--force] [--json]"""
+"""python manage.py runsync [TYPE ...] [--force] [--confirm] [--json]"""
 
 from __future__ import annotations
 
 import json
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
-from finalesync.cycle import skip_reason
+from finalesync import audit
 from finalesync.datatypes import registry
-from finalesync.models import SyncRun
+from finalesync.management.base import DatabaseCommand
+from finalesync.models import ORDINARY_SKIPS, AuditLog, SyncRun
+from finalesync.runs import RunResult
+from finalesync.safety import Confirmation
 from finalesync.sync import Progress, ensure_configs, sync_data_type
 
 
@@ -57,57 +60,87 @@ class RichProgress(Progress):
             self.bars.remove_task(self.tasks.pop(data_type))
 
 
-class Command(BaseCommand):
-    help = "Sync data types from Finale now. Default: every type that is due; --force: all named types."
+class Command(DatabaseCommand):
+    help = (
+        "Sync data types from Finale now. Default: every type that is due. Exit 0 when every type succeeded "
+        "or was skipped for an ordinary reason (not due, paused, snoozed), 1 otherwise."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("types", nargs="*", metavar="TYPE", help=f"one of: {', '.join(registry.NAMES)}")
-        parser.add_argument("--force", action="store_true", help="sync even if not due; confirm a large drop")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="run the named types now: due or not, paused or waiting for a person (the data checks still apply)",
+        )
+        parser.add_argument(
+            "--confirm",
+            action="store_true",
+            help="a person accepts, for this run only, what the data checks find suspicious (a large drop, an "
+            "emptied column, a mass change); implies --force; never accepts empty or unreadable data",
+        )
         parser.add_argument(
             "--json", action="store_true", help="print one JSON object per type, nothing else"
         )
         parser.add_argument("--user", default="cli", help="name recorded as who triggered the run")
 
-    def handle(self, *args, types, force, json: bool, user, **options):
+    def run(self, *args, types, force, confirm, json: bool, user, **options):
         unknown = [t for t in types if t not in registry.DATATYPES]
         if unknown:
             raise CommandError(
                 f"unknown data type(s): {', '.join(unknown)}; known: {', '.join(registry.NAMES)}"
             )
+        if confirm and not types:
+            raise CommandError("--confirm applies to the types you name: runsync TYPE --confirm")
+        force = force or confirm
         configs = ensure_configs()
         now = timezone.now()
         names = types or registry.NAMES
-        results = []
+        results: list[RunResult] = []
         console = None
         if not json:
             from rich.console import Console
 
             console = Console(stderr=True)
         progress = RichProgress(console) if console is not None and console.is_terminal else None
+        ordinary = True
         try:
             if progress:
                 progress.__enter__()
             for name in names:
                 config = configs[name]
-                reason = None if force else skip_reason(config, now)
-                if reason:
+                state, reason = config.schedule(now)
+                if not force and reason != "due":
+                    ordinary &= state in ORDINARY_SKIPS
+                    if config.last_skip_reason != reason:
+                        type(config).objects.filter(pk=config.pk).update(
+                            last_skip_reason=reason[:200], last_skipped_at=now
+                        )
                     results.append(skipped(name, reason))
                     continue
                 results.append(
                     sync_data_type(
-                        data_type=name, trigger=SyncRun.Trigger.CLI, force=force, user=user, progress=progress
+                        data_type=name,
+                        trigger=SyncRun.Trigger.CLI,
+                        force=force,
+                        confirm=Confirmation(by=user) if confirm else None,
+                        user=user,
+                        progress=progress,
                     )
                 )
         finally:
             if progress:
                 progress.__exit__(None, None, None)
-        audit_runs(results, user=user, force=force)
+        if force:
+            # A person ran these types on purpose: that is worth an audit entry. A plain run (cron, a
+            # habit) is like the schedule: its outcomes are in the sync runs, its skips on the data types.
+            audit_runs(results, user=user, confirm=confirm)
         if json:
             for result in results:
                 self.stdout.write(_json(result.as_json()))
         else:
             self.print_table(results)
-        if not all(r.ok for r in results):
+        if not ordinary or not all(r.ok for r in results):
             sys.exit(1)
 
     def print_table(self, results):
@@ -120,8 +153,9 @@ class Command(BaseCommand):
         colours = {"success": "green", "skipped": "dim", "rolled_back": "yellow", "failed": "red"}
         for r in results:
             note = r.error or r.skip_reason or ""
-            if r.advice and r.error:
-                note += f"\n→ {r.advice}"
+            advice = r.as_json()["advice"]
+            if advice and r.error:
+                note += f"\n→ {advice}"
             table.add_row(
                 r.data_type,
                 f"[{colours.get(r.outcome, '')}]{r.outcome}[/]",
@@ -136,18 +170,15 @@ class Command(BaseCommand):
         Console(file=self.stdout, width=160).print(table)
 
 
-def audit_runs(results, *, user: str, force: bool) -> None:
-    """A person ran this command: record each type's outcome in the audit log."""
-    from finalesync.actions import Actor, record
-    from finalesync.models import AuditLog
-
-    actor = Actor.named(user)
+def audit_runs(results, *, user: str, confirm: bool) -> None:
+    """A person ran this command on purpose: record each type's outcome in the audit log."""
+    actor = audit.Actor.named(user)
     for r in results:
         outcome = {"success": "success", "skipped": "refused"}.get(str(r.outcome), "failed")
-        record(
+        audit.record(
             actor=actor,
-            action=AuditLog.Action.SYNC_NOW,
-            target=r.data_type + (" (forced)" if force else ""),
+            action=AuditLog.Action.CONFIRM_SYNC if confirm else AuditLog.Action.SYNC_NOW,
+            target=r.data_type + (" (confirmed)" if confirm else " (forced)"),
             outcome=outcome,
             message=f"{r.outcome}: {r.item_count:,} rows"
             + (f"; {r.error or r.skip_reason}" if r.error or r.skip_reason else ""),
@@ -155,10 +186,10 @@ def audit_runs(results, *, user: str, force: bool) -> None:
         )
 
 
-def skipped(name, reason):
-    from finalesync.sync import SyncResult
-
-    return SyncResult(data_type=name, outcome=SyncRun.Outcome.SKIPPED, skip_reason=reason)
+def skipped(name: str, reason: str) -> RunResult:
+    return RunResult(
+        data_type=name, outcome=SyncRun.Outcome.SKIPPED, trigger=SyncRun.Trigger.CLI, skip_reason=reason
+    )
 
 
 def _json(data) -> str:

@@ -6,13 +6,14 @@ from django_q.models import Schedule
 SCHEDULES = [
     # name, function, minutes between runs — the names operators of the original system know
     ("auto-sync-finale", "finalesync.tasks.sync_cycle", 5),
-    ("process-sync-retries", "finalesync.tasks.process_retries", 2),
-    ("cleanup", "finalesync.tasks.cleanup", 24 * 60),
+    ("process-sync-retries", "retries.tasks.process_retries", 2),
+    ("deliver-alerts", "health.tasks.deliver_alerts", 2),
+    ("cleanup", "retries.tasks.cleanup", 24 * 60),
 ]
 
 
 class Command(BaseCommand):
-    help = "Install the sync cycle, retry processor and cleanup schedules in django-q2."
+    help = "Install the sync cycle, retry processor, alert delivery and cleanup schedules in django-q2."
 
     def add_arguments(self, parser):
         parser.add_argument(

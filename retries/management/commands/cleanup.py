@@ -2,18 +2,18 @@
 
 import json
 
-from django.core.management.base import BaseCommand
+from finalesync.management.base import DatabaseCommand
 
 from retries.cleanup import run_cleanup
 
 
-class Command(BaseCommand):
-    help = "Delete finished retries, old failure logs and sync runs, and backups past their retention."
+class Command(DatabaseCommand):
+    help = "Delete finished retries, old failure logs and sync runs, and row history past its retention."
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, *args, json: bool = False, **options):
+    def run(self, *args, json: bool = False, **options):
         removed = run_cleanup()
         if json:
             self.stdout.write(_dumps(removed))

@@ -2,12 +2,12 @@
 
 import json
 
-from django.core.management.base import BaseCommand
+from finalesync.management.base import DatabaseCommand
 
 from retries.queue import process_retries
 
 
-class Command(BaseCommand):
+class Command(DatabaseCommand):
     help = "Run the retry processor once: reclaim dead workers' items, then work at most --limit due retries."
 
     def add_arguments(self, parser):
@@ -16,7 +16,7 @@ class Command(BaseCommand):
             "--limit", type=int, default=None, help="items per run (default RETRY_BATCH_SIZE)"
         )
 
-    def handle(self, *args, json: bool = False, limit=None, **options):
+    def run(self, *args, json: bool = False, limit=None, **options):
         report = process_retries(limit=limit)
         if json:
             self.stdout.write(_dumps(report.as_json()))

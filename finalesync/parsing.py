@@ -1,0 +1,264 @@
+"""Reading a Finale report CSV a large batch at a time, with pyarrow's C++ CSV parser.
+
+The body is a stream. The header is found with Python's csv module (it may follow a preamble, span several
+lines, repeat a name); everything after it is cut into pieces of a few megabytes that end at a record
+boundary (a line end outside quotes: the quote count before it is even), and each piece is parsed by
+`pyarrow.csv.read_csv`, every cell as text. A piece with ragged rows (fewer or more cells than the header) is
+parsed again with Python's csv module, so short rows are padded, rows with surplus data are bad rows, and
+every row keeps its exact record number. Memory stays at a few pieces whatever the report's size.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+from django.conf import settings
+
+from .errors import EmptyData, MalformedData, SchemaError, TruncatedResponse
+
+PIECE_BYTES = 4 << 20
+LINE = "_line"
+ERROR = "_error"
+
+
+def normalise_header(cell: str) -> str:
+    """Case- and whitespace-insensitive form of a column name ('Potential \\n Build \\n Qty' → 'potential build qty')."""
+    return " ".join(cell.replace("\ufeff", "").split()).lower()
+
+
+@dataclass
+class Header:
+    """The header row of a report: its cells, and where each known column of the data type sits."""
+
+    cells: list[str]
+    positions: dict[str, int]
+    extras: list[tuple[int, str]]
+    missing_required: list[str] = field(default_factory=list)
+
+    @property
+    def width(self) -> int:
+        return len(self.cells)
+
+    @property
+    def names(self) -> list[str]:
+        """The column names pyarrow reads the cells into (the header's own names may repeat or be empty)."""
+        return [f"c{i}" for i in range(self.width)]
+
+
+def _utf8(data: bytes, *, what: str, offset: int = 0) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedData(
+            f"The {what} is not UTF-8 text ({exc.reason} at byte {offset + exc.start})"
+        ) from None
+
+
+class ReportReader:
+    """Reads one report body: `header(find=...)` first, then `batches()`.
+
+    `body` is a binary stream (the client's ReportBody); `end_verified` and `ends_with_newline` are read from
+    it once it is exhausted, when present.
+    """
+
+    def __init__(self, body, *, what: str, piece_bytes: int = PIECE_BYTES):
+        self.body = body
+        self.what = what
+        self.piece_bytes = piece_bytes
+        self._buf = b""
+        self._pos = 0
+        self._offset = 0  # bytes of the body before _buf
+        self._eof = False
+        self.header_row: list[str] | None = None
+        self.rows_read = 0
+
+    # --- the header -----------------------------------------------------------------------------------------
+    def _fill(self) -> bool:
+        if self._eof:
+            return False
+        chunk = self.body.read(1 << 16)
+        if not chunk:
+            self._eof = True
+            return False
+        if not self._buf and not self._offset and chunk.startswith(codecs.BOM_UTF8):
+            chunk = chunk[len(codecs.BOM_UTF8) :]
+            self._offset += len(codecs.BOM_UTF8)
+        self._offset += self._pos
+        self._buf = self._buf[self._pos :] + chunk
+        self._pos = 0
+        return True
+
+    def _lines(self) -> Iterator[str]:
+        while True:
+            nl = self._buf.find(b"\n", self._pos)
+            if nl < 0:
+                if self._fill():
+                    continue
+                if self._pos < len(self._buf):
+                    line = self._buf[self._pos :]
+                    self._pos = len(self._buf)
+                    yield _utf8(line, what=self.what, offset=self._offset)
+                return
+            line = self._buf[self._pos : nl + 1]
+            self._pos = nl + 1
+            yield _utf8(line, what=self.what, offset=self._offset)
+
+    def find_header(self, is_header, *, max_rows: int = 50) -> list[str]:
+        """Consume rows up to and including the first one `is_header` accepts; return its cells.
+
+        Raises EmptyData when the body has no rows at all, SchemaError when no header shows up in the first
+        `max_rows` rows, MalformedData for text that is not UTF-8 or CSV."""
+        reader = csv.reader(self._lines())
+        seen_any = False
+        try:
+            for count, row in enumerate(reader):
+                if any(cell.strip() for cell in row):
+                    seen_any = True
+                if is_header(row):
+                    if len(row) > settings.FINALE_MAX_COLUMNS:
+                        raise MalformedData(
+                            f"The {self.what}'s header has {len(row):,} columns, more than the "
+                            f"{settings.FINALE_MAX_COLUMNS:,} allowed (FINALE_MAX_COLUMNS)"
+                        )
+                    self.header_row = row
+                    return row
+                if count >= max_rows:
+                    break
+        except csv.Error as exc:
+            raise MalformedData(f"The {self.what} is not valid CSV near its start: {exc}") from None
+        if not seen_any:
+            raise EmptyData(f"The {self.what} is empty (no header, no rows)")
+        raise SchemaError(f"The {self.what} has no recognisable header row in its first lines")
+
+    # --- the data -------------------------------------------------------------------------------------------
+    def _pieces(self) -> Iterator[tuple[bytes, bool]]:
+        """The data after the header in pieces that end at a record boundary; (piece, is_last)."""
+        max_record = settings.FINALE_MAX_LINE_BYTES
+        carry = self._buf[self._pos :]
+        self._buf = b""
+        while True:
+            chunk = b"" if self._eof else self.body.read(self.piece_bytes)
+            if not chunk:
+                if carry.count(b'"') % 2:
+                    raise TruncatedResponse(
+                        f"The {self.what} ends inside a quoted field: the transfer was cut short",
+                        excerpt=carry[-80:].decode("utf-8", "replace"),
+                    )
+                if carry:
+                    yield carry, True
+                return
+            data = carry + chunk
+            quotes = data.count(b'"')
+            split = data.rfind(b"\n")
+            while split >= 0 and (quotes - data.count(b'"', split)) % 2:
+                split = data.rfind(b"\n", 0, split)
+            if split < 0:
+                carry = data
+            else:
+                yield data[: split + 1], False
+                carry = data[split + 1 :]
+            if len(carry) > max_record:
+                raise MalformedData(
+                    f"The {self.what} has a record longer than {max_record:,} bytes (FINALE_MAX_LINE_BYTES)"
+                )
+
+    def batches(self, header: Header) -> Iterator[pa.RecordBatch]:
+        """Record batches of every data row after the header: text columns `c0`..`c{width-1}` (short rows
+        padded), `_line` (the record number after the header, from 1) and `_error` (a reason for rows that
+        cannot be read, such as surplus cells with data; else null)."""
+        line = 0
+        for piece, last in self._pieces():
+            tail = None
+            if last and not piece.endswith((b"\n", b"\r")):
+                # The final record has no line end: parse it alone to see whether it was cut short.
+                split = piece.rfind(b"\n")
+                quotes = piece.count(b'"')
+                while split >= 0 and (quotes - piece.count(b'"', split)) % 2:
+                    split = piece.rfind(b"\n", 0, split)
+                piece, tail = piece[: split + 1], piece[split + 1 :]
+            if piece:
+                batch = self._parse(piece, header, first_line=line + 1)
+                line += batch.num_rows
+                self.rows_read = line
+                yield batch
+            if tail is not None:
+                cells = next(csv.reader(io.StringIO(_utf8(tail, what=self.what), newline="")), [])
+                if getattr(self.body, "end_verified", True) is False or len(cells) < header.width:
+                    raise TruncatedResponse(
+                        f"The {self.what} ends in the middle of a row: the transfer was cut short",
+                        excerpt=tail[-80:].decode("utf-8", "replace"),
+                    )
+                batch = self._parse_python(tail, header, first_line=line + 1)
+                line += batch.num_rows
+                self.rows_read = line
+                yield batch
+
+    def _parse(self, piece: bytes, header: Header, *, first_line: int) -> pa.RecordBatch:
+        ragged = []
+
+        def on_invalid(row):
+            ragged.append(row)
+            return "skip"
+
+        try:
+            table = pcsv.read_csv(
+                io.BytesIO(piece),
+                read_options=pcsv.ReadOptions(column_names=header.names, block_size=1 << 20),
+                parse_options=pcsv.ParseOptions(
+                    newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=on_invalid
+                ),
+                convert_options=pcsv.ConvertOptions(
+                    column_types=dict.fromkeys(header.names, pa.string()),
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            if "UTF8" in str(exc):
+                _utf8(piece, what=self.what)  # raises with the byte position
+            raise MalformedData(f"The {self.what} is not valid CSV: {str(exc)[:200]}") from None
+        if ragged:
+            # pyarrow cannot say where a ragged row sat; Python's csv module can (rare: exports are regular).
+            return self._parse_python(piece, header, first_line=first_line)
+        table = table.combine_chunks()
+        n = table.num_rows
+        columns = [
+            *table.columns,
+            pa.array(range(first_line, first_line + n), pa.int64()),
+            pa.nulls(n, pa.string()),
+        ]
+        return pa.RecordBatch.from_arrays(
+            [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns],
+            names=[*header.names, LINE, ERROR],
+        )
+
+    def _parse_python(self, piece: bytes, header: Header, *, first_line: int) -> pa.RecordBatch:
+        width = header.width
+        rows, errors = [], []
+        try:
+            for cells in csv.reader(io.StringIO(_utf8(piece, what=self.what), newline="")):
+                error = None
+                if len(cells) < width:
+                    # Exports may omit trailing empty cells.
+                    cells = cells + [""] * (width - len(cells))
+                elif len(cells) > width:
+                    # Surplus cells that carry data mean a shifted row: its values cannot be trusted.
+                    if any(c.strip() for c in cells[width:]):
+                        error = f"has {len(cells)} cells, the header has {width}"
+                    cells = cells[:width]
+                rows.append(cells)
+                errors.append(error)
+        except csv.Error as exc:
+            raise MalformedData(f"The {self.what} is not valid CSV near record {first_line}: {exc}") from None
+        columns = [pa.array(col, pa.string()) for col in zip(*rows, strict=True)] if rows else []
+        if not rows:
+            columns = [pa.array([], pa.string()) for _ in range(width)]
+        n = len(rows)
+        columns += [pa.array(range(first_line, first_line + n), pa.int64()), pa.array(errors, pa.string())]
+        return pa.RecordBatch.from_arrays(columns, names=[*header.names, LINE, ERROR])
