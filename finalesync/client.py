@@ -634,8 +634,6 @@ class FinaleClient:
         self.session.verify = settings.FINALE_VERIFY_TLS if verify is None else verify
         # Proxies from the environment could route loopback test traffic or credentials elsewhere.
         self.session.trust_env = False
-        # Redirects are followed by _get, one origin check per hop; requests would follow them anywhere.
-        self.session.max_redirects = 0
 
     def __enter__(self):
         return self

@@ -118,9 +118,10 @@ FINALE_MAX_RESPONSE_BYTES = env.int("FINALE_MAX_RESPONSE_BYTES", default=2 * 102
 FINALE_MAX_LINE_BYTES = env.int("FINALE_MAX_LINE_BYTES", default=1024**2)
 FINALE_MAX_COLUMNS = env.int("FINALE_MAX_COLUMNS", default=500)
 # The order collection is one JSON document that json.loads must hold whole: its own, smaller cap. Measured
-# (tests/scripts/orders_json_peak.py, simulator orders): a 64 MiB collection peaks at about 190 MiB RSS
-# while decoded, so with the sync's own ~60 MiB a sync stays under 300 MB.
-FINALE_MAX_ORDERS_BYTES = env.int("FINALE_MAX_ORDERS_BYTES", default=64 * 1024**2)
+# with tests/scripts/orders_json_peak.py (simulator orders, ~1 KB each): decoding a 32 MiB collection
+# (~33,000 orders) peaks at ~150 MiB RSS in a bare interpreter, a 64 MiB one at ~290 MiB, which with
+# Django and the sync's own memory would pass 300 MB. Larger accounts sync by lastUpdatedDate windows.
+FINALE_MAX_ORDERS_BYTES = env.int("FINALE_MAX_ORDERS_BYTES", default=32 * 1024**2)
 # The whole download, headers to last byte, redirects included. The read timeout only bounds the gap between
 # two reads, which a drip-feed never exceeds. Must stay below SYNC_LOCK_TTL_SECONDS and django-q2's task
 # timeout (a system check says so).
