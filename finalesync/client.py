@@ -430,6 +430,7 @@ class _BodyStream(io.RawIOBase):
         self._max_line = max_line_bytes
         self._size_setting = size_setting
         self._pending = b""  # read ahead by prefetch(), served first
+        self.served = 0  # bytes handed to the reader
         self._line = 0  # bytes since the last line feed
         self._last = b""
         self.bytes_read = 0
@@ -454,10 +455,11 @@ class _BodyStream(io.RawIOBase):
             n = min(len(buffer), len(self._pending))
             buffer[:n] = self._pending[:n]
             self._pending = self._pending[n:]
-            return n
-        data = self._next(min(len(buffer), CHUNK))
-        n = len(data)
-        buffer[:n] = data
+        else:
+            data = self._next(min(len(buffer), CHUNK))
+            n = len(data)
+            buffer[:n] = data
+        self.served += n
         return n
 
     def _next(self, size: int) -> bytes:
@@ -547,6 +549,14 @@ class ReportBody(io.BufferedReader):
         super().__init__(stream, buffer_size=CHUNK)
         self.status = status
         self.content_type = content_type
+
+    def peek_head(self, size: int) -> bytes:
+        """The first `size` bytes of the body (fewer when it is shorter), without consuming them: for finding
+        the header row and counting its columns before a parser commits to them. Only before the first
+        read; every limit applies (a line longer than FINALE_MAX_LINE_BYTES raises LineTooLong)."""
+        if self.raw.served:
+            raise ValueError("peek_head() is only possible before the body is read")
+        return self.raw.prefetch(size)
 
     @property
     def at_eof(self) -> bool:

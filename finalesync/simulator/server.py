@@ -45,6 +45,7 @@ import math
 import random
 import socket
 import socketserver
+import sys
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -426,6 +427,14 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
     sim: FinaleSimulator
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up (a test's client refusing a hostile body, say) is normal here, not a
+        # traceback on stderr.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("client %s went away", client_address)
+            return
+        super().handle_error(request, client_address)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls getfqdn(), which can stall on reverse DNS; loopback needs no name.
