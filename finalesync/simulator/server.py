@@ -7,7 +7,8 @@ requires the same HTTP Basic credentials Finale does, and can be told to misbeha
 
 - `http_401` ... `http_504`: that status with a short body (429 with `Retry-After: 120`; 502/504 as HTML).
 - `slow`: waits `slow_seconds` before answering (trips a client's read timeout).
-- `reset`, `truncated`: a chunked body that stops inside a row (reset: without the final chunk).
+- `truncated`: a chunked body, properly ended, whose text stops inside a row.
+- `reset`: a chunked body cut inside a row, then the connection is reset (TCP RST).
 - `empty`, `header_only`, `html` (a login page with status 200), `garbage` (binary junk).
 - `missing_column`: the key column (orders: `orderId`) is left out.
 - `drop_60`: only about 40% of the rows.
@@ -45,6 +46,7 @@ import math
 import random
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
@@ -130,6 +132,8 @@ LONG_STATUS = "ORDER_" + "X" * 120  # 126 characters
 BAD_ORDER_DATE = "2026-02-30T25:61:00"
 LONG_KEY_LENGTH = 300
 RETRY_AFTER_SECONDS = 120
+# reset: the pause between the partial body and the RST, so the client has read the status line first.
+RESET_AFTER_SECONDS = 0.2
 # drop_60 keeps this share of the rows.
 DROP_60_KEEP = 0.4
 # truncated/reset cut the body at about half the rows, but never later than this row, so huge data sets
@@ -770,8 +774,16 @@ class _Handler(BaseHTTPRequestHandler):
             if close is not None:
                 close()
         self.close_connection = True
-        # A clean FIN after a partial chunked body: the client sees the status and some data, then a broken
-        # transfer, rather than a refused connection.
+        if not terminate and not stopping.is_set():
+            # A real reset (RST) a moment after a partial chunked body: the client has the status and some
+            # data, then "connection reset by peer". Linger 0 makes close() send the RST; closing here, before
+            # socketserver's own shutdown(SHUT_WR), keeps a FIN from going out first.
+            stopping.wait(RESET_AFTER_SECONDS)
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            return
+        # The client went away or the simulator is stopping: a clean FIN.
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
