@@ -183,9 +183,10 @@ def status_error(status: int, body_excerpt: str, *, what: str, retry_after: str 
             "API access is not on the Finale account's plan (HTTP 402)", status=status, excerpt=excerpt
         )
     if status == 403:
+        target = "that report" if "report" in what else f"the {what}"
         return PermissionDenied(
-            f"Finale refused the {what} (HTTP 403): this API user may not read that "
-            f"{'report' if 'report' in what else 'data'}: check its permissions in Finale",
+            f"Finale refused the {what} (HTTP 403): this API user may not read {target}: check its "
+            "permissions in Finale",
             status=status,
             excerpt=excerpt,
         )
@@ -469,6 +470,7 @@ class _BodyStream(io.RawIOBase):
         try:
             data = self._raw.read(size, decode_content=True)
         except Exception as exc:  # noqa: BLE001 - everything becomes a typed error
+            # `from None`: urllib3's texts quote the URL with its query string, which must not reach a log.
             if self._deadline.expired:
                 raise self._deadline.error() from None
             raise translate(exc, what=self._what, url=self._url) from None
@@ -491,7 +493,8 @@ class _BodyStream(io.RawIOBase):
         return data
 
     def _check_lines(self, data: bytes) -> None:
-        # rfind/find per read, not a scan per byte: a 1 GiB line is refused after about the limit.
+        # find/rfind per read, not a scan per byte: a 1 GiB line is refused after about the limit. Lines end
+        # in LF (Finale sends CRLF); a body with bare CR line ends would count as one line.
         limit = self._max_line
         first = data.find(b"\n")
         if first < 0:
@@ -665,7 +668,10 @@ class FinaleClient:
         if not url or not url.strip():
             raise ConfigurationError(f"No URL is configured for the {what}")
         url = url.strip()
-        if not urlsplit(url).scheme and url.startswith("/") and not url.startswith("//"):
+        first_segment = url.lstrip("/").split("/", 1)[0]
+        if not urlsplit(url).scheme and not url.startswith("//") and "." not in first_segment:
+            # A path such as /acme/doc/report/...; a host without its scheme (app.finaleinventory.com/...)
+            # is refused below rather than joined into a path that would 404.
             url = urljoin(self.credentials.base_url.rstrip("/") + "/", url.lstrip("/"))
         problem = url_problem(url)
         if problem:

@@ -678,3 +678,50 @@ def test_context_manager_stops_the_server():
         url = sim.report_url("inventory")
     with pytest.raises(requests.ConnectionError):
         requests.get(url, timeout=2)
+
+
+# --- the finalesim command -----------------------------------------------------------------------------------
+def test_finalesim_refuses_a_fault_on_a_type_it_does_not_apply_to():
+    from django.core.management.base import CommandError
+
+    from finalesync.management.commands.finalesim import parse_fault
+
+    assert parse_fault("inventory=renamed_stock_column") == ("inventory", "renamed_stock_column")
+    with pytest.raises(CommandError, match="applies only to inventory"):
+        parse_fault("vendors=blank_stock_column")
+
+
+@pytest.mark.slow
+def test_finalesim_serves_the_alt_spellings_and_faults_it_was_started_with():
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    args = ["--port", "0", "--rows", "50", "--spellings", "alt", "--fault", "purchase_orders=nan_json"]
+    proc = subprocess.Popen(
+        [sys.executable, str(root / "manage.py"), "finalesim", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=root,
+        env=env,
+    )
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line.strip())
+            if line.startswith("Press Ctrl-C"):
+                break
+        found = dict(line.split("=", 1) for line in lines if line.startswith("FINALE_"))
+        auth = (found["FINALE_API_KEY"], found["FINALE_API_SECRET"])
+        report = requests.get(found["FINALE_REPORT_URL_INVENTORY"], auth=auth, timeout=TIMEOUT)
+        assert INVENTORY_HEADER_ALT in parse_csv(report.content)
+        orders = requests.get(f"{found['FINALE_BASE_URL']}/demo/api/order/", auth=auth, timeout=TIMEOUT)
+        assert "NaN" in orders.text
+        assert "Header spellings: alt" in lines and "Faults: purchase_orders=nan_json" in lines
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
