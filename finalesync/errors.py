@@ -18,11 +18,22 @@ class FinaleError(Exception):
     # What the operator should do about it; shown on the dashboard and in alerts.
     advice = "Look at the error and the report in Finale."
 
-    def __init__(self, message: str, *, status: int | None = None, excerpt: str = "", details=None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        excerpt: str = "",
+        details=None,
+        advice: str | None = None,
+    ):
         self.message = redact(message)
         self.status = status
         self.excerpt = redact(excerpt)[:300]
         self.details = details or {}
+        if advice is not None:
+            # One class can need a more precise next step than its default (which setting to raise, say).
+            self.advice = redact(advice)
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -71,6 +82,27 @@ class ServerError(FinaleError):
 class AuthError(FinaleError):
     code = "auth"
     advice = "Check the API key and secret in the admin (Finale → Settings → API keys), then resume the type."
+
+
+class PermissionDenied(AuthError):
+    """HTTP 403: the key is valid but its user may not read this. Same code as AuthError, so everything that
+    treats credential failures alike still does; the advice differs because new credentials would not help."""
+
+    advice = (
+        "This API user may not read that report: check its permissions in Finale (the API user's role), "
+        "then resume the type."
+    )
+
+
+class ForeignRedirect(FinaleError):
+    """Finale (or something in front of it) answered with a redirect to another origin. Following it would
+    send the API credentials, or apply data, from a host that is not FINALE_BASE_URL."""
+
+    code = "foreign_redirect"
+    advice = (
+        "Finale redirected to another host, which finalesync never follows. If Finale's address really "
+        "changed, set FINALE_BASE_URL to it; otherwise copy a fresh report URL from Finale."
+    )
 
 
 class NotFound(FinaleError):
@@ -130,6 +162,17 @@ class SchemaError(DataError):
 class MalformedData(DataError):
     code = "malformed_data"
     advice = "Too many rows could not be read; the previous data was kept. Check the report in Finale."
+
+
+class LineTooLong(MalformedData):
+    """One physical line of a report is longer than FINALE_MAX_LINE_BYTES: no real report has such a line,
+    and reading it on would only fill memory."""
+
+    code = "line_too_long"
+    advice = (
+        "A line of the report is longer than FINALE_MAX_LINE_BYTES; the previous data was kept. Check the "
+        "report in Finale (a runaway column or a broken export); raise the limit only if the line is real."
+    )
 
 
 class SuspiciousDrop(DataError):

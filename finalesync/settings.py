@@ -123,11 +123,22 @@ FINALE_REPORT_URLS = {
 }
 FINALE_CONNECT_TIMEOUT = env.float("FINALE_CONNECT_TIMEOUT", default=10.0)
 FINALE_READ_TIMEOUT = env.float("FINALE_READ_TIMEOUT", default=120.0)
-# A report bigger than this is refused with a clear error rather than filling the disk or the database.
+# A report bigger than this (after gzip is undone) is refused with a clear error rather than filling the disk
+# or the database. Reports are streamed, so this bounds time and disk, not memory.
 FINALE_MAX_RESPONSE_BYTES = env.int("FINALE_MAX_RESPONSE_BYTES", default=2 * 1024**3)
-# One physical line (and one CSV record) of a report may not exceed this: memory stays bounded by design.
+# Memory is bounded by these instead: no physical line of a report may be longer (a 1 GiB single line is
+# refused after ~1 MiB), and the parser refuses a header with more columns than this.
 FINALE_MAX_LINE_BYTES = env.int("FINALE_MAX_LINE_BYTES", default=1024**2)
 FINALE_MAX_COLUMNS = env.int("FINALE_MAX_COLUMNS", default=500)
+# The order collection is one JSON document that json.loads must hold whole: its own, smaller cap. Measured
+# with tests/scripts/orders_json_peak.py (simulator orders, ~1 KB each): decoding a 32 MiB collection
+# (~33,000 orders) peaks at ~150 MiB RSS in a bare interpreter, a 64 MiB one at ~290 MiB, which with
+# Django and the sync's own memory would pass 300 MB. Larger accounts sync by lastUpdatedDate windows.
+FINALE_MAX_ORDERS_BYTES = env.int("FINALE_MAX_ORDERS_BYTES", default=32 * 1024**2)
+# The whole download, headers to last byte, redirects included. The read timeout only bounds the gap between
+# two reads, which a drip-feed never exceeds. Must stay below SYNC_LOCK_TTL_SECONDS and django-q2's task
+# timeout (a system check says so).
+FINALE_TOTAL_TIMEOUT = env.float("FINALE_TOTAL_TIMEOUT", default=900.0)
 FINALE_VERIFY_TLS = env.bool("FINALE_VERIFY_TLS", default=True)
 
 # Fernet key for secrets stored in the database; derived from SECRET_KEY when not set.

@@ -7,7 +7,11 @@ import base64
 import csv
 import io
 import json
+import math
+import socket
+import struct
 import time
+import zlib
 from datetime import datetime
 
 import pytest
@@ -15,12 +19,15 @@ import requests
 
 from finalesync.simulator import (
     BOM_HEADER,
+    BOM_HEADER_ALT,
     FAULT_KINDS,
     HTTP_FAULTS,
     INVENTORY_HEADER,
+    INVENTORY_HEADER_ALT,
     JUNK_VENDOR_ROWS,
     ORDER_FIELDS,
     VENDOR_HEADER,
+    VENDOR_HEADER_ALT,
     FinaleSimulator,
 )
 
@@ -337,6 +344,173 @@ def test_garbage_fault_is_binary_junk_with_status_200(fsim, data_type):
         r.content.decode("utf-8")
 
 
+def rows_by_key(sim, data_type):
+    header, data = split_report(parse_csv(get(sim, data_type).content), sim.header(data_type))
+    return {row[0]: row for row in data}
+
+
+def test_renamed_stock_column_fault_changes_only_that_header(fsim):
+    clean = parse_csv(get(fsim, "inventory").content)
+    fsim.set_fault("inventory", "renamed_stock_column")
+    renamed = parse_csv(get(fsim, "inventory").content)
+    header = INVENTORY_HEADER.copy()
+    header[4] = "Stock (all locations)"
+    _, data = split_report(renamed, header)
+    assert "Units in stock" not in renamed[2] and data == split_report(clean, INVENTORY_HEADER)[1]
+
+
+def test_blank_stock_column_fault_empties_every_stock_cell_and_nothing_else(fsim):
+    clean = rows_by_key(fsim, "inventory")
+    fsim.set_fault("inventory", "blank_stock_column")
+    blank = rows_by_key(fsim, "inventory")
+    assert blank.keys() == clean.keys()
+    assert {row[4] for row in blank.values()} == {""} and any(row[4] for row in clean.values())
+    assert all(blank[k][:4] + blank[k][5:] == clean[k][:4] + clean[k][5:] for k in clean)
+
+
+@pytest.mark.parametrize("kind", ["renamed_stock_column", "blank_stock_column", "nan_json"])
+def test_type_specific_faults_are_refused_elsewhere(fsim, kind):
+    other = "vendors" if kind != "nan_json" else "inventory"
+    with pytest.raises(ValueError, match="applies only to"):
+        fsim.set_fault(other, kind)
+
+
+def raw_get(sim, path: str) -> tuple[bytes, bytes]:
+    """GET over a bare socket: (response head, body up to the server's close). Shows the framing as sent."""
+    auth = base64.b64encode(f"{sim.api_key}:{sim.api_secret}".encode())
+    port = int(sim.base_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\n\r\n" % (path.encode(), auth))
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.lower(), body
+
+
+@pytest.mark.parametrize("data_type", CSV_TYPES)
+def test_cut_close_delimited_fault_ends_at_a_line_break_without_framing(fsim, data_type):
+    fsim.set_fault(data_type, "cut_close_delimited")
+    url = fsim.report_url(data_type)
+    head, body = raw_get(fsim, url[len(fsim.base_url) :])
+    assert b"content-length" not in head and b"transfer-encoding" not in head
+    assert body.endswith(b"\r\n")
+    _, data = split_report(parse_csv(body), HEADERS[data_type])
+    assert len(data) == math.ceil(fsim.data_rows(data_type) * 0.75)
+
+
+def test_cut_close_delimited_orders_are_valid_json_with_three_quarters_of_the_orders(fsim):
+    fsim.set_fault("purchase_orders", "cut_close_delimited")
+    head, body = raw_get(fsim, fsim.orders_url[len(fsim.base_url) :])
+    assert b"content-length" not in head and b"transfer-encoding" not in head
+    orders = json.loads(body)
+    assert len(orders["orderId"]) == math.ceil(fsim.counts["purchase_orders"] * 0.75)
+    assert len({len(v) for v in orders.values()}) == 1
+
+
+def test_unstorable_cells_fault_puts_three_bad_inventory_values_among_good_rows(fsim):
+    clean = rows_by_key(fsim, "inventory")
+    fsim.set_fault("inventory", "unstorable_cells")
+    bad = rows_by_key(fsim, "inventory")
+    arabic, cost, digits = fsim.unstorable_keys("inventory")
+    assert bad[arabic][4] == "\u0661\u0662\u0663"
+    assert bad[cost][13] == "99999999999999.99999"
+    assert len(bad[digits][4]) == 41 and bad[digits][4].isdigit()
+    assert bad.keys() == clean.keys()
+    assert sum(bad[k] != clean[k] for k in clean) == 3
+
+
+@pytest.mark.parametrize("data_type", ["vendors", "boms"])
+def test_unstorable_cells_fault_puts_a_nul_and_an_overlong_key_in_a_report(fsim, data_type):
+    clean = parse_csv(get(fsim, data_type).content)
+    fsim.set_fault(data_type, "unstorable_cells")
+    rows = parse_csv(get(fsim, data_type).content)
+    assert len(rows) == len(clean) + 1
+    assert sum("\x00" in cell for row in rows for cell in row) == 1
+    nul_row = next(row for row in rows if any("\x00" in cell for cell in row))
+    key_cell = 0 if data_type == "vendors" else 4
+    assert "\x00" not in nul_row[key_cell]
+    assert max(len(row[key_cell]) for row in rows if len(row) > key_cell) == 300
+    keys = fsim.unstorable_keys(data_type)
+    if data_type == "vendors":
+        assert nul_row[0] == keys[0] and any(row[0] == keys[1] for row in rows)
+    else:
+        assert nul_row[4] == keys[0][1] and len(keys[1][1]) == 300
+
+
+def test_unstorable_cells_fault_gives_two_purchase_orders_bad_values(fsim):
+    fsim.set_fault("purchase_orders", "unstorable_cells")
+    orders = get(fsim, "purchase_orders").json()
+    status_id, date_id = fsim.unstorable_keys("purchase_orders")
+    by_id = {oid: n for n, oid in enumerate(orders["orderId"])}
+    assert len(orders["statusId"][by_id[status_id]]) == 126
+    assert orders["orderTypeId"][by_id[status_id]] == "PURCHASE_ORDER"
+    with pytest.raises(ValueError):
+        datetime.fromisoformat(orders["orderDate"][by_id[date_id]])
+    assert sum(len(s) > 50 for s in orders["statusId"]) == 1
+
+
+def test_nan_json_fault_puts_a_bare_nan_in_an_order_quantity(fsim):
+    fsim.set_fault("purchase_orders", "nan_json")
+    text = get(fsim, "purchase_orders").text
+    assert text.count("NaN") == 1
+    orders = json.loads(text)  # Python's json reads NaN; a strict client must not
+    quantities = [item["quantity"] for items in orders["orderItemList"] for item in items]
+    assert sum(q != q for q in quantities) == 1
+
+
+@pytest.mark.parametrize("data_type", [*CSV_TYPES, "purchase_orders"])
+def test_gzip_bomb_fault_is_a_megabyte_that_inflates_to_a_gibibyte_line(fsim, data_type):
+    fsim.set_fault(data_type, "gzip_bomb")
+    r = get(fsim, data_type, stream=True)
+    assert r.headers["Content-Encoding"] == "gzip"
+    compressed = r.raw.read(decode_content=False)
+    assert len(compressed) < 1_200_000 and int(r.headers["Content-Length"]) == len(compressed)
+    assert struct.unpack("<I", compressed[-4:])[0] == (1 << 30) % (1 << 32)
+    start = zlib.decompressobj(31).decompress(compressed, 4 << 20)
+    if data_type == "purchase_orders":
+        assert start.startswith(b'{"orderId": ["AAAA')
+    else:
+        header_end = start.index(b"\r\n") + 2
+        assert start[header_end:] == b"A" * (len(start) - header_end)  # no line break after the header
+
+
+def test_drip_fault_keeps_sending_a_few_bytes_within_any_read_timeout(fsim):
+    fsim.set_fault("inventory", "drip")
+    started = time.monotonic()
+    pieces = []
+    with get(fsim, "inventory", stream=True, timeout=(2, 1.0)) as r:
+        for piece in r.iter_content(chunk_size=None):
+            pieces.append(piece)
+            if time.monotonic() - started > 1.8:
+                break
+    assert 3 <= len(pieces) <= 6 and all(0 < len(p) <= 16 for p in pieces)
+    assert b"".join(pieces).decode("utf-8-sig").startswith("Inventory report")
+
+
+def test_empty_fault_object_clears_every_fault(fsim):
+    fsim.set_fault("inventory", "http_500")
+    fsim.set_fault("purchase_orders", "nan_json")
+    r = requests.post(f"{fsim.base_url}/_sim/faults", json={}, timeout=TIMEOUT)
+    assert r.status_code == 200 and set(r.json()["faults"].values()) == {None}
+    assert get(fsim, "inventory").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "data_type, header",
+    [("inventory", INVENTORY_HEADER_ALT), ("vendors", VENDOR_HEADER_ALT), ("boms", BOM_HEADER_ALT)],
+)
+def test_alt_spellings_change_the_header_and_nothing_else(fsim, data_type, header):
+    standard = parse_csv(get(fsim, data_type).content)
+    requests.post(f"{fsim.base_url}/_sim/spellings", json={"spellings": "alt"}, timeout=TIMEOUT)
+    alt = parse_csv(get(fsim, data_type).content)
+    assert split_report(alt, header)[1] == split_report(standard, HEADERS[data_type])[1]
+    assert header != HEADERS[data_type] and len(header) == len(HEADERS[data_type])
+    assert fsim.state()["spellings"] == "alt"
+    with pytest.raises(ValueError, match="valid: standard, alt"):
+        fsim.set_spellings("british")
+
+
 def test_drop_60_fault_serves_about_40_percent_of_the_same_rows():
     with FinaleSimulator(rows=2000, seed=2, counts={"boms": 300}) as sim:
         full = split_report(parse_csv(get(sim, "inventory").content), INVENTORY_HEADER)[1]
@@ -375,7 +549,7 @@ def test_unknown_fault_kind_or_type_is_refused_with_the_valid_choices(fsim):
         fsim.set_fault("inventory", "http_418")
     with pytest.raises(ValueError, match="valid types: inventory"):
         fsim.set_fault("products", "http_500")
-    assert "drop_60" in FAULT_KINDS and len(FAULT_KINDS) == 18
+    assert "drop_60" in FAULT_KINDS and "drip" in FAULT_KINDS and len(FAULT_KINDS) == 25
 
 
 # --- mutations -----------------------------------------------------------------------------------------------
@@ -504,3 +678,50 @@ def test_context_manager_stops_the_server():
         url = sim.report_url("inventory")
     with pytest.raises(requests.ConnectionError):
         requests.get(url, timeout=2)
+
+
+# --- the finalesim command -----------------------------------------------------------------------------------
+def test_finalesim_refuses_a_fault_on_a_type_it_does_not_apply_to():
+    from django.core.management.base import CommandError
+
+    from finalesync.management.commands.finalesim import parse_fault
+
+    assert parse_fault("inventory=renamed_stock_column") == ("inventory", "renamed_stock_column")
+    with pytest.raises(CommandError, match="applies only to inventory"):
+        parse_fault("vendors=blank_stock_column")
+
+
+@pytest.mark.slow
+def test_finalesim_serves_the_alt_spellings_and_faults_it_was_started_with():
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    args = ["--port", "0", "--rows", "50", "--spellings", "alt", "--fault", "purchase_orders=nan_json"]
+    proc = subprocess.Popen(
+        [sys.executable, str(root / "manage.py"), "finalesim", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=root,
+        env=env,
+    )
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line.strip())
+            if line.startswith("Press Ctrl-C"):
+                break
+        found = dict(line.split("=", 1) for line in lines if line.startswith("FINALE_"))
+        auth = (found["FINALE_API_KEY"], found["FINALE_API_SECRET"])
+        report = requests.get(found["FINALE_REPORT_URL_INVENTORY"], auth=auth, timeout=TIMEOUT)
+        assert INVENTORY_HEADER_ALT in parse_csv(report.content)
+        orders = requests.get(f"{found['FINALE_BASE_URL']}/demo/api/order/", auth=auth, timeout=TIMEOUT)
+        assert "NaN" in orders.text
+        assert "Header spellings: alt" in lines and "Faults: purchase_orders=nan_json" in lines
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)

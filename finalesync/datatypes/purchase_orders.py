@@ -200,6 +200,8 @@ class OrdersSource(Source):
     def __init__(self, datatype: PurchaseOrders, collection):
         self.datatype = datatype
         self.collection = collection
+        # The client's OrderCollection says whether the transfer's end was verified.
+        self.end_verified = getattr(collection, "end_verified", None)
 
     def batches(self) -> Iterator[pa.Table]:
         fields = self.datatype.fields

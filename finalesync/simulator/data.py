@@ -10,9 +10,12 @@ lets everything stream without holding the data in memory.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
+import struct
 import tempfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +39,27 @@ BOM_HEADER = [
     "Product ID", "Description", "Potential \nBuild \nQty", "BOM Quantity", "Component Product ID",
     "Description", "Component Remaining", "Component Note", "BOM Average Cost",
 ]  # fmt: skip
+# The same reports built with other spellings from finale-api.md (and one in other letter case), to prove the
+# column aliases end to end. Same columns, same order, same data: only the header row differs.
+INVENTORY_HEADER_ALT = [
+    "SKU", "Product Name", "Category", "Status", "Quantity On Hand", "On Order", "Reserved",
+    "Reorder Point", "Reorder Variance", "qty to order", "Minimum order quantity", "Sales last 30 days",
+    "Sales last 90 days", "Cost", "Price", "Warehouse", "Bin", "Supplier SKU", "Vendor Name", "Lot tracking",
+]  # fmt: skip
+VENDOR_HEADER_ALT = [
+    "Name", "Email address 0", "Email address 1", "Phone number 0", "Address 0 line 1", "Address 0 city",
+    "Address 0 state / region", "Address 0 postal code", "Address 0 country", "URL", "Lead time (days)",
+    "Notes",
+]  # fmt: skip
+BOM_HEADER_ALT = [
+    "Product ID", "Description", "Potential Build Qty", "BOM Quantity", "Component Product ID", "Description",
+    "Component Remaining", "Component Note", "BOM Average Cost",
+]  # fmt: skip
+SPELLINGS = ("standard", "alt")
+HEADERS = {
+    "standard": {"inventory": INVENTORY_HEADER, "vendors": VENDOR_HEADER, "boms": BOM_HEADER},
+    "alt": {"inventory": INVENTORY_HEADER_ALT, "vendors": VENDOR_HEADER_ALT, "boms": BOM_HEADER_ALT},
+}
 ORDER_FIELDS = (
     "orderId", "orderUrl", "orderTypeId", "statusId", "orderDate", "receiveDate", "lastUpdatedDate",
     "originFacilityUrl", "destinationFacilityUrl", "publicNotes", "privateNotes", "orderRoleList",
@@ -659,14 +683,18 @@ def orders_json_chunks(
     short_field: str | None = None,
     cut: bool = False,
     empty: bool = False,
+    overrides: dict[int, dict[str, object]] | None = None,
 ) -> Iterator[str]:
     """Yield the column-major order collection as JSON text pieces in one pass over the orders.
 
     Column-major output needs every order before the second field can start, so the first array streams
     straight out while the other arrays are spooled (memory up to 1 MiB each, then a temporary file).
     `drop_key` omits a field, `short_field` leaves that field's array one element short, `cut` stops halfway
-    through the last array (the text is then not valid JSON), `empty` gives every array zero elements.
+    through the last array (the text is then not valid JSON), `empty` gives every array zero elements,
+    `overrides` maps an order index to field values that replace the generated ones (NaN is written as the
+    bare `NaN` Python's json emits).
     """
+    overrides = overrides or {}
     dumps = json.dumps
     fields = [f for f in ORDER_FIELDS if f != drop_key]
     columns = [ORDER_FIELDS.index(f) for f in fields]
@@ -681,12 +709,15 @@ def orders_json_chunks(
         for i in () if empty else indices:
             head = ds.order_head(i, events)
             items = None
+            replaced = overrides.get(i)
             for f, col in enumerate(columns):
                 if f == short:
                     # Leaving out this field's first element misaligns the array with all the others.
                     short = -1
                     continue
-                if col == 12:
+                if replaced is not None and fields[f] in replaced:
+                    text = dumps(replaced[fields[f]])
+                elif col == 12:
                     if items is None:
                         items = ds.order_items(i, events)
                     text = dumps(items)
@@ -730,3 +761,30 @@ def orders_json_chunks(
     finally:
         for spool in spools:
             spool.close()
+
+
+# --- a decompression bomb ---------------------------------------------------------------------------------
+BOMB_INFLATED_BYTES = 1 << 30
+
+
+@functools.lru_cache(maxsize=8)
+def gzip_bomb(prefix: bytes, size: int = BOMB_INFLATED_BYTES, fill: bytes = b"A") -> bytes:
+    """Return a gzip member (~1 MB for 1 GiB) that inflates to `prefix` followed by `fill` up to `size`
+    bytes, with no line break after the prefix: one huge line.
+
+    Compressing a GiB takes seconds; after a full flush deflate forgets its history, so one flushed MiB
+    block compresses to the same bytes every time and is simply repeated (the CRC is still computed)."""
+    block = fill * (1 << 20)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    parts = [b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff", compressor.compress(prefix)]
+    parts.append(compressor.flush(zlib.Z_FULL_FLUSH))
+    repeated = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+    count, rest = divmod(max(0, size - len(prefix)), len(block))
+    parts.append(repeated * count)
+    parts.append(compressor.compress(block[:rest]) + compressor.flush(zlib.Z_FINISH))
+    crc = zlib.crc32(prefix)
+    for _ in range(count):
+        crc = zlib.crc32(block, crc)
+    crc = zlib.crc32(block[:rest], crc)
+    parts.append(struct.pack("<II", crc, (len(prefix) + count * len(block) + rest) & 0xFFFFFFFF))
+    return b"".join(parts)

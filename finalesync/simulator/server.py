@@ -1,8 +1,36 @@
 """The Finale simulator: a threaded loopback HTTP server that speaks the surface in docs finale-api.md.
 
 It serves generated, deterministic data (see `data.py`) for the three report exports and the order collection,
-requires the same HTTP Basic credentials Finale does, and can be told to misbehave per data type (HTTP errors,
-slowness, cut or reset transfers, empty or malformed bodies) from Python or its `/_sim/` control endpoints.
+requires the same HTTP Basic credentials Finale does, and can be told to misbehave per data type from Python
+(`set_fault(TYPE, KIND)`, `clear_faults()`) or its control endpoints (`POST /_sim/faults {"inventory":
+"drip"}`; `{"inventory": null}` clears one type, `{}` clears all). Faults (FAULT_KINDS):
+
+- `http_401` ... `http_504`: that status with a short body (429 with `Retry-After: 120`; 502/504 as HTML).
+- `slow`: waits `slow_seconds` before answering (trips a client's read timeout).
+- `truncated`: a chunked body, properly ended, whose text stops inside a row.
+- `reset`: a chunked body cut inside a row, then the connection is reset (TCP RST).
+- `empty`, `header_only`, `html` (a login page with status 200), `garbage` (binary junk).
+- `missing_column`: the key column (orders: `orderId`) is left out.
+- `drop_60`: only about 40% of the rows.
+- `renamed_stock_column` (inventory only): the stock header reads `Stock (all locations)`.
+- `blank_stock_column` (inventory only): the stock column is there but empty in every row.
+- `cut_close_delimited`: complete lines up to 75% of the rows, then the connection closes; no
+  Content-Length and no chunking, so nothing tells the client the body was cut. For purchase_orders a valid
+  JSON document with the first 75% of the orders, framed the same way.
+- `unstorable_cells`: values a database column cannot hold, among good rows (`unstorable_keys()` lists the
+  keys of the rows they are in). Inventory: `١٢٣` as a stock quantity, `99999999999999.99999` as a unit
+  cost, a 41-digit stock quantity. purchase_orders: a 126-character `statusId`, an `orderDate` that is no
+  date. vendors and boms: a NUL byte in a text cell (Notes, Component Note) and an extra row whose key is
+  longer than 255 characters.
+- `gzip_bomb`: `Content-Encoding: gzip`, about 1 MB that inflates to 1 GiB on a single line (after the CSV
+  header; for orders inside the first JSON string).
+- `drip`: a chunked 200 that sends a few bytes every DRIP_INTERVAL seconds, for up to DRIP_MAX_SECONDS:
+  each read succeeds, so only a total deadline stops it.
+- `nan_json` (purchase_orders only): one order line's `quantity` is the bare JSON constant `NaN`.
+- `unequal_arrays` (purchase_orders only): one field's array is one element short.
+
+Reports can also be served with other header spellings from finale-api.md (`spellings="alt"`,
+`finalesim --spellings alt`, `POST /_sim/spellings {"spellings": "alt"}`), to prove the alias mapping.
 """
 
 from __future__ import annotations
@@ -11,12 +39,17 @@ import base64
 import binascii
 import contextlib
 import hmac
+import itertools
 import json
 import logging
+import math
 import random
 import socket
 import socketserver
+import struct
+import sys
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,18 +57,19 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from .data import (
     ANCHOR,
-    BOM_HEADER,
     CSV_TYPES,
     DATA_TYPES,
-    INVENTORY_HEADER,
+    HEADERS,
     JUNK_VENDOR_ROWS,
+    ORDER_TYPES,
     REPORT_IDS,
     REPORT_TITLES,
-    VENDOR_HEADER,
+    SPELLINGS,
     Dataset,
     MutationEvent,
     csv_chunks,
     fraction_threshold,
+    gzip_bomb,
     orders_json_chunks,
     resolve_counts,
     stream_base,
@@ -65,10 +99,41 @@ FAULT_KINDS = (
     "garbage",
     "drop_60",
     "unequal_arrays",
+    "renamed_stock_column",
+    "blank_stock_column",
+    "cut_close_delimited",
+    "unstorable_cells",
+    "gzip_bomb",
+    "drip",
+    "nan_json",
 )
-# Faults that only make sense for the JSON collection; set on a CSV report they are refused, not emulated.
-ORDERS_ONLY_FAULTS = frozenset({"unequal_arrays"})
+# Faults that only make sense for some types; set on another type they are refused, not emulated.
+FAULT_DATA_TYPES = {
+    "unequal_arrays": ("purchase_orders",),
+    "nan_json": ("purchase_orders",),
+    "renamed_stock_column": ("inventory",),
+    "blank_stock_column": ("inventory",),
+}
+ORDERS_ONLY_FAULTS = frozenset(k for k, v in FAULT_DATA_TYPES.items() if v == ("purchase_orders",))
+INVENTORY_ONLY_FAULTS = frozenset(k for k, v in FAULT_DATA_TYPES.items() if v == ("inventory",))
+RENAMED_STOCK_HEADER = "Stock (all locations)"
+STOCK_COLUMN = 4  # "Units in stock" in the inventory header (both spellings)
+# cut_close_delimited keeps this share of the rows.
+CLOSE_DELIMITED_KEEP = 0.75
+# drip: DRIP_BYTES every DRIP_INTERVAL seconds (below any sane read timeout), for at most DRIP_MAX_SECONDS.
+DRIP_INTERVAL = 0.5
+DRIP_BYTES = 16
+DRIP_MAX_SECONDS = 3600
+# unstorable_cells: values no column of ours can hold.
+ARABIC_INDIC_QUANTITY = "\u0661\u0662\u0663"  # ١٢٣
+HUGE_COST = "99999999999999.99999"
+LONG_QUANTITY = "".join(str((k + 1) % 10) for k in range(41))
+LONG_STATUS = "ORDER_" + "X" * 120  # 126 characters
+BAD_ORDER_DATE = "2026-02-30T25:61:00"
+LONG_KEY_LENGTH = 300
 RETRY_AFTER_SECONDS = 120
+# reset: the pause between the partial body and the RST, so the client has read the status line first.
+RESET_AFTER_SECONDS = 0.2
 # drop_60 keeps this share of the rows.
 DROP_60_KEEP = 0.4
 # truncated/reset cut the body at about half the rows, but never later than this row, so huge data sets
@@ -79,7 +144,6 @@ WRITE_CHUNK = 64 * 1024
 
 _REPORT_TYPES = {v: k for k, v in REPORT_IDS.items()}
 _CSV_PREAMBLE = {"inventory": [["Inventory report"], []], "vendors": [], "boms": [["Bill of materials"]]}
-_CSV_HEADER = {"inventory": INVENTORY_HEADER, "vendors": VENDOR_HEADER, "boms": BOM_HEADER}
 _KEY_FIELD = {
     "inventory": "Product ID",
     "vendors": "Name",
@@ -116,10 +180,10 @@ def validate_fault(data_type: str, kind: str | None) -> None:
         return
     if kind not in FAULT_KINDS:
         raise ValueError(f"unknown fault kind {kind!r}; valid kinds: {', '.join(FAULT_KINDS)}")
-    if kind in ORDERS_ONLY_FAULTS and data_type != "purchase_orders":
-        raise ValueError(
-            f"fault {kind!r} applies only to purchase_orders (a JSON collection), not {data_type!r}"
-        )
+    allowed = FAULT_DATA_TYPES.get(kind)
+    if allowed is not None and data_type not in allowed:
+        what = " (a JSON collection)" if allowed == ("purchase_orders",) else ""
+        raise ValueError(f"fault {kind!r} applies only to {', '.join(allowed)}{what}, not {data_type!r}")
 
 
 def _parse_at(value) -> datetime | None:
@@ -147,6 +211,7 @@ class FinaleSimulator:
         api_secret: str = "sim-secret-value",
         slow_seconds: float = 5.0,
         counts: dict[str, int] | None = None,
+        spellings: str = "standard",
     ):
         self.port = port
         self.seed = seed
@@ -165,6 +230,8 @@ class FinaleSimulator:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._auth = "Basic " + base64.b64encode(f"{api_key}:{api_secret}".encode()).decode("ascii")
+        self.spellings = "standard"
+        self.set_spellings(spellings)
 
     # --- lifecycle ----------------------------------------------------------------------------------------
     def start(self) -> FinaleSimulator:
@@ -244,6 +311,33 @@ class FinaleSimulator:
         with self._lock:
             self._faults[data_type] = kind
 
+    def set_spellings(self, spellings: str) -> None:
+        """Serve the reports' headers with the `standard` spellings or the `alt` ones (see data.HEADERS)."""
+        if spellings not in SPELLINGS:
+            raise ValueError(f"unknown spellings {spellings!r}; valid: {', '.join(SPELLINGS)}")
+        with self._lock:
+            self.spellings = spellings
+
+    def header(self, data_type: str) -> list[str]:
+        """Return the header row a fault-free report of `data_type` is served with."""
+        return list(HEADERS[self.spellings][data_type])
+
+    def unstorable_keys(self, data_type: str) -> list:
+        """Return the keys of the rows the `unstorable_cells` fault puts bad values in: SKUs, vendor names,
+        (parent, component) pairs or order ids. For vendors and boms the second key is the extra row's
+        overlong one (it has no live row)."""
+        ds = self.dataset
+        if data_type == "inventory":
+            return [ds.sku(i) for i in _unstorable_inventory_rows(ds.counts["inventory"])]
+        if data_type == "purchase_orders":
+            return [ds.order_head(i)[0] for i in _unstorable_orders(ds)]
+        if data_type == "vendors":
+            return [ds.vendor_names()[ds.counts["vendors"] // 2], _long_key("Vendor")]
+        if data_type == "boms":
+            parent, component = _bom_line_key(ds, ds.bom_lines() // 2)
+            return [(parent, component), (parent, _long_key("SKU-"))]
+        raise ValueError(f"unknown data type {data_type!r}")
+
     def clear_faults(self, data_type: str | None = None) -> None:
         """Clear the fault of one data type, or of all when `data_type` is None."""
         if data_type is not None:
@@ -312,6 +406,7 @@ class FinaleSimulator:
         return {
             "account": self.account,
             "seed": self.seed,
+            "spellings": self.spellings,
             "faults": faults,
             "counts": self.counts,
             "bom_lines": self.dataset.bom_lines(),
@@ -336,6 +431,14 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 64
     sim: FinaleSimulator
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that hangs up (a test's client refusing a hostile body, say) is normal here, not a
+        # traceback on stderr.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            logger.debug("client %s went away", client_address)
+            return
+        super().handle_error(request, client_address)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls getfqdn(), which can stall on reverse DNS; loopback needs no name.
@@ -432,6 +535,8 @@ class _Handler(BaseHTTPRequestHandler):
                     raise ValueError(
                         'body must be a JSON object like {"inventory": "http_500", "boms": null}'
                     )
+                if not payload:
+                    sim.clear_faults()  # `{}`: no fault anywhere
                 for data_type, kind in payload.items():
                     validate_fault(data_type, kind)
                 # Validated as a whole first so a bad entry changes nothing.
@@ -448,6 +553,11 @@ class _Handler(BaseHTTPRequestHandler):
                     raise ValueError("ratio must be a number")
                 version = sim.mutate(payload["data_type"], float(ratio), payload.get("at"))
                 self._send_json(200, {"data_type": payload["data_type"], "version": version, **sim.state()})
+            elif path == "/_sim/spellings":
+                if not isinstance(payload, dict) or "spellings" not in payload:
+                    raise ValueError('body must be a JSON object like {"spellings": "alt"}')
+                sim.set_spellings(payload["spellings"])
+                self._send_json(200, sim.state())
             elif path == "/_sim/reset":
                 sim.reset()
                 self._send_json(200, sim.state())
@@ -499,6 +609,13 @@ class _Handler(BaseHTTPRequestHandler):
             # Start with a NUL and an invalid UTF-8 sequence so even a short peek sees binary junk.
             self._send_bytes(200, content_type, b"\x00\xc3\x28\xff" + rng.randbytes(64 * 1024 - 4))
             return
+        elif fault == "gzip_bomb":
+            if is_csv:
+                prefix = ("\ufeff" + ",".join(sim.header(data_type)) + "\r\n").encode()
+            else:
+                prefix = b'{"orderId": ["'
+            self._send_blob(200, content_type, gzip_bomb(prefix), {"Content-Encoding": "gzip"})
+            return
 
         if is_csv:
             pieces = self._csv_pieces(data_type, events, fault)
@@ -507,7 +624,12 @@ class _Handler(BaseHTTPRequestHandler):
             if window is False:
                 return
             pieces = self._order_pieces(events, fault, window)
-        self._stream(content_type, pieces, terminate=fault != "reset")
+        if fault == "cut_close_delimited":
+            self._stream_close_delimited(content_type, pieces)
+        elif fault == "drip":
+            self._drip(content_type, pieces)
+        else:
+            self._stream(content_type, pieces, terminate=fault != "reset")
 
     def _send_http_fault(self, status: int) -> None:
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 429 else None
@@ -526,9 +648,18 @@ class _Handler(BaseHTTPRequestHandler):
         generate = {"inventory": ds.inventory_rows, "vendors": ds.vendor_rows, "boms": ds.bom_rows}[data_type]
         rows: Iterable[list[str]] = () if fault == "header_only" else generate(events, keep)
         cut_at = min(sim.data_rows(data_type) // 2, MAX_CUT_ROW) if fault in ("truncated", "reset") else None
+        header = sim.header(data_type)
+        if fault == "renamed_stock_column":
+            header[STOCK_COLUMN] = RENAMED_STOCK_HEADER
+        elif fault == "blank_stock_column":
+            rows = _blank_column(rows, STOCK_COLUMN)
+        elif fault == "unstorable_cells":
+            rows = _unstorable_rows(ds, data_type, rows)
+        elif fault == "cut_close_delimited":
+            rows = itertools.islice(rows, math.ceil(sim.data_rows(data_type) * CLOSE_DELIMITED_KEEP))
         return csv_chunks(
             _CSV_PREAMBLE[data_type],
-            _CSV_HEADER[data_type],
+            header,
             rows,
             drop_first_column=fault == "missing_column",
             cut_at=cut_at,
@@ -573,8 +704,21 @@ class _Handler(BaseHTTPRequestHandler):
         ds = sim.dataset
         keep = ds.keep_predicate("purchase_orders", DROP_60_KEEP) if fault == "drop_60" else None
 
+        count = ds.counts["purchase_orders"]
+        if fault == "cut_close_delimited":
+            count = math.ceil(count * CLOSE_DELIMITED_KEEP)
+        overrides: dict[int, dict[str, object]] = {}
+        if fault == "unstorable_cells":
+            status_at, date_at = _unstorable_orders(ds)
+            overrides = {status_at: {"statusId": LONG_STATUS}, date_at: {"orderDate": BAD_ORDER_DATE}}
+        elif fault == "nan_json":
+            at = _purchase_order_at(ds, ds.counts["purchase_orders"] // 2)
+            items = ds.order_items(at, events)
+            items[0]["quantity"] = float("nan")
+            overrides = {at: {"orderItemList": items}}
+
         def indices() -> Iterator[int]:
-            for i in range(ds.counts["purchase_orders"]):
+            for i in range(count):
                 if keep is not None and not keep(i):
                     continue
                 if window is not None:
@@ -593,6 +737,7 @@ class _Handler(BaseHTTPRequestHandler):
             short_field="statusId" if fault == "unequal_arrays" else None,
             cut=fault in ("truncated", "reset"),
             empty=fault == "header_only",
+            overrides=overrides,
         )
 
     def _stream(self, content_type: str, pieces: Iterable[str], *, terminate: bool) -> None:
@@ -629,10 +774,160 @@ class _Handler(BaseHTTPRequestHandler):
             if close is not None:
                 close()
         self.close_connection = True
-        # A clean FIN after a partial chunked body: the client sees the status and some data, then a broken
-        # transfer, rather than a refused connection.
+        if not terminate and not stopping.is_set():
+            # A real reset (RST) a moment after a partial chunked body: the client has the status and some
+            # data, then "connection reset by peer". Linger 0 makes close() send the RST; closing here, before
+            # socketserver's own shutdown(SHUT_WR), keeps a FIN from going out first.
+            stopping.wait(RESET_AFTER_SECONDS)
+            with contextlib.suppress(OSError):
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+            return
+        # The client went away or the simulator is stopping: a clean FIN.
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _send_blob(self, status: int, content_type: str, body: bytes, headers: dict) -> None:
+        """Send a large prepared body with its Content-Length, in pieces, giving up when stopping."""
+        stopping = self.server.sim._stopping
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            view = memoryview(body)
+            for start in range(0, len(body), WRITE_CHUNK):
+                if stopping.is_set():
+                    raise _StreamAborted
+                self.wfile.write(view[start : start + WRITE_CHUNK])
+        except (OSError, _StreamAborted) as exc:
+            logger.debug("blob ended early: %r", exc)
+            self.close_connection = True
+
+    def _stream_close_delimited(self, content_type: str, pieces: Iterable[str]) -> None:
+        """Send a 200 with neither Content-Length nor chunking: the body ends when the connection closes,
+        which is all a client sees of a transfer cut at a line break."""
+        self.close_connection = True
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for piece in pieces:
+                self.wfile.write(piece.encode("utf-8"))
+            self.wfile.flush()
+        except OSError as exc:
+            logger.debug("close-delimited stream ended early: %r", exc)
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def _drip(self, content_type: str, pieces: Iterable[str]) -> None:
+        """A chunked 200 that trickles the body DRIP_BYTES at a time: every read gets something well within
+        any read timeout, so only a total deadline ends it."""
+        stopping = self.server.sim._stopping
+        self.close_connection = True
+        until = time.monotonic() + DRIP_MAX_SECONDS
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for piece in pieces:
+                data = piece.encode("utf-8")
+                for start in range(0, len(data), DRIP_BYTES):
+                    self._write_chunk(data[start : start + DRIP_BYTES])
+                    self.wfile.flush()
+                    if stopping.wait(DRIP_INTERVAL) or time.monotonic() > until:
+                        raise _StreamAborted
+            self.wfile.write(b"0\r\n\r\n")
+        except (OSError, _StreamAborted) as exc:
+            logger.debug("drip ended: %r", exc)
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+
+
+# --- row transforms for the data faults ---------------------------------------------------------------------
+def _blank_column(rows: Iterable[list[str]], column: int) -> Iterator[list[str]]:
+    for row in rows:
+        row = list(row)
+        row[column] = ""
+        yield row
+
+
+def _long_key(prefix: str) -> str:
+    return prefix + "9" * (LONG_KEY_LENGTH - len(prefix))
+
+
+def _unstorable_inventory_rows(n: int) -> list[int]:
+    return [n // 4, n // 2, (3 * n) // 4]
+
+
+def _purchase_order_at(ds: Dataset, start: int) -> int:
+    """The first PURCHASE_ORDER at or after index `start` (the types the sync keeps), else `start`."""
+    for i in range(start, ds.counts["purchase_orders"]):
+        if ds.order_head(i)[2] == ORDER_TYPES[0]:
+            return i
+    return start
+
+
+def _unstorable_orders(ds: Dataset) -> tuple[int, int]:
+    n = ds.counts["purchase_orders"]
+    status_at = _purchase_order_at(ds, n // 3)
+    date_at = _purchase_order_at(ds, max((2 * n) // 3, status_at + 1))
+    return status_at, date_at
+
+
+def _bom_line_key(ds: Dataset, line: int) -> tuple[str, str]:
+    parent = ""
+    for k, row in enumerate(ds.bom_rows()):
+        parent = row[0] or parent
+        if k == line:
+            return parent, row[4]
+    raise ValueError("no such BOM line")
+
+
+def _unstorable_rows(ds: Dataset, data_type: str, rows: Iterable[list[str]]) -> Iterator[list[str]]:
+    """Yield `rows` with the unstorable_cells values put in (see the module docstring)."""
+    if data_type == "inventory":
+        at = _unstorable_inventory_rows(ds.counts["inventory"])
+        cells = {at[0]: (STOCK_COLUMN, ARABIC_INDIC_QUANTITY), at[1]: (13, HUGE_COST)}
+        cells[at[2]] = (STOCK_COLUMN, LONG_QUANTITY)
+        for i, row in enumerate(rows):
+            if i in cells:
+                row = list(row)
+                column, value = cells[i]
+                row[column] = value
+            yield row
+        return
+    if data_type == "vendors":
+        target = ds.vendor_names()[ds.counts["vendors"] // 2]
+        for row in rows:
+            if row[0] == target:
+                row = list(row)
+                row[11] = "Net 30\x00 imported"
+                yield row
+                yield [_long_key("Vendor"), "orders@long.example.com"] + [""] * (len(row) - 2)
+            else:
+                yield row
+        return
+    # boms: the extra line has blank parent cells, so it belongs to the same parent as the NUL line.
+    target = ds.bom_lines() // 2
+    for k, row in enumerate(rows):
+        if k == target:
+            row = list(row)
+            row[7] = "Cut\x00 to length"
+            yield row
+            yield ["", "", "", "1", _long_key("SKU-"), "Overlong component id", "0", "", "1.00"]
+        else:
+            yield row

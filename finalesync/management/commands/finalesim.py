@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from finalesync.simulator import DATA_TYPES, FAULT_KINDS, FinaleSimulator, validate_fault
+from finalesync.simulator import DATA_TYPES, FAULT_KINDS, SPELLINGS, FinaleSimulator, validate_fault
 
 
 def parse_fault(spec: str) -> tuple[str, str]:
@@ -39,6 +39,12 @@ class Command(BaseCommand):
             help=f"start with a fault (repeatable). Types: {', '.join(DATA_TYPES)}. "
             f"Kinds: {', '.join(FAULT_KINDS)}",
         )
+        parser.add_argument(
+            "--spellings",
+            choices=SPELLINGS,
+            default="standard",
+            help="report header spellings: standard, or alt (other spellings from finale-api.md)",
+        )
         parser.add_argument("--account", default="demo")
         parser.add_argument("--api-key", default="sim-key")
         parser.add_argument("--api-secret", default="sim-secret-value")
@@ -54,6 +60,7 @@ class Command(BaseCommand):
             account=opts["account"],
             api_key=opts["api_key"],
             api_secret=opts["api_secret"],
+            spellings=opts["spellings"],
         )
         for data_type, kind in faults:
             sim.set_fault(data_type, kind)
@@ -69,7 +76,12 @@ class Command(BaseCommand):
             out.write(f"  {data_type + ':':<10} {sim.report_url(data_type)}")
         if faults:
             out.write("Faults: " + ", ".join(f"{t}={k}" for t, k in faults))
-        out.write(f"Control: GET {sim.base_url}/_sim/state, POST /_sim/faults, /_sim/mutate, /_sim/reset")
+        if sim.spellings != "standard":
+            out.write(f"Header spellings: {sim.spellings}")
+        out.write(
+            f"Control: GET {sim.base_url}/_sim/state, POST /_sim/faults ({{}} clears all), /_sim/mutate, "
+            "/_sim/spellings, /_sim/reset"
+        )
         # The secret is the simulator's own fake credential, printed so the env lines can be pasted as is.
         out.write("\nEnvironment for finalesync:")
         out.write(f"FINALE_BASE_URL={sim.base_url}")
