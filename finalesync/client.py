@@ -276,7 +276,7 @@ def _network_cause(exc: BaseException) -> str:
 
 def _cert_reason(exc: BaseException) -> str:
     for e in _chain(exc):
-        if isinstance(e, ssl.SSLCertVerificationError) and e.verify_message:
+        if isinstance(e, ssl.SSLCertVerificationError) and getattr(e, "verify_message", None):
             return e.verify_message
     return "certificate verify failed"
 

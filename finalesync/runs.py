@@ -83,6 +83,11 @@ class RunResult:
     def retry_enqueued(self) -> bool:
         return bool(self.followups.get("retry_enqueued"))
 
+    @property
+    def retry_at(self) -> str | None:
+        """When the retry the queue scheduled for this failure runs (ISO time), if it scheduled one."""
+        return self.followups.get("retry_at")
+
     def as_json(self) -> dict:
         return {
             "data_type": self.data_type,

@@ -33,9 +33,18 @@ def report_rows(client, url):
 
 
 def rows_of(client, body, content_type="text/csv"):
+    """The header and data rows of a body, read by the engine's own report reader (finalesync/parsing.py)."""
+    from finalesync.parsing import Header, ReportReader
+
     responses.add(responses.GET, URL, body=body, content_type=content_type)
-    with report_rows(client, URL) as rows:
-        return list(rows)
+    with client.open_report(URL) as report:
+        reader = ReportReader(report, what="report")
+        header = reader.find_header(lambda row: True)
+        rows = [header]
+        for batch in reader.batches(Header(cells=header, positions={}, extras=[])):
+            cells = [batch.column(f"c{i}").to_pylist() for i in range(len(header))]
+            rows += [list(row) for row in zip(*cells, strict=True)]
+        return rows
 
 
 @responses.activate

@@ -91,7 +91,7 @@ def test_runsync_json_prints_one_object_per_type_and_exit_code(finale):
     assert all(o["outcome"] == "success" for o in objects)
     assert set(objects[0]) == {
         "data_type", "outcome", "item_count", "created", "updated", "deleted", "unchanged",
-        "error", "recoverable", "retry_enqueued", "duration_ms",
+        "error", "recoverable", "retry_enqueued", "duration_ms", "skip_reason", "advice",
     }  # fmt: skip
     finale.set_fault("vendors", "http_401")
     bad = manage("runsync", "vendors", "--force", "--json", env=env)

@@ -114,23 +114,28 @@ def test_empty_data_restores_rows_when_the_table_was_emptied(finale, data_type):
     assert strip(after) == strip(before)
     log = FailureLog.objects.get(data_type=data_type)
     assert (log.backup_available, log.recovery_attempted, log.recovery_succeeded) == (True, True, True)
-    assert log.backup_id == result.restored_backup_id
+    assert log.restored_seq == result.restored_seq == 1
 
 
 @pytest.mark.django_db
-def test_forced_sync_confirms_a_large_drop_but_never_empty_data(finale):
+def test_a_forced_sync_never_applies_a_large_drop_but_a_confirmed_one_does_and_never_empty_data(finale):
+    from finalesync.safety import Confirmation
+
     assert sync_data_type(data_type="inventory", force=True).outcome == "success"
     total = registry.get("inventory").model.objects.count()
     finale.set_fault("inventory", "drop_60")
     assert sync_data_type(data_type="inventory").outcome == "rolled_back"
     forced = sync_data_type(data_type="inventory", force=True)
-    assert forced.outcome == "success"
+    assert (forced.outcome, forced.error_code) == ("rolled_back", "suspicious_drop")
+    assert registry.get("inventory").model.objects.count() == total
+    confirmed = sync_data_type(data_type="inventory", force=True, confirm=Confirmation(by="ops"))
+    assert confirmed.outcome == "success"
     assert (
-        forced.deleted > total // 2 and registry.get("inventory").model.objects.count() == forced.item_count
+        confirmed.deleted > total // 2 and registry.get("inventory").model.objects.count() == confirmed.item_count
     )
     finale.set_fault("inventory", "empty")
-    assert sync_data_type(data_type="inventory", force=True).outcome == "rolled_back"
-    assert registry.get("inventory").model.objects.count() == forced.item_count
+    assert sync_data_type(data_type="inventory", force=True, confirm=Confirmation(by="ops")).outcome == "rolled_back"
+    assert registry.get("inventory").model.objects.count() == confirmed.item_count
 
 
 @pytest.mark.django_db
@@ -147,17 +152,33 @@ def test_resync_writes_only_changed_rows(finale):
     assert len(changed) == second.updated
 
 
+class BodyClient:
+    """A client that serves one fixed report body (to vary only its formatting)."""
+
+    def __init__(self, body: bytes):
+        self.body = body
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def open_report(self, url, *, what="report"):
+        import contextlib
+        import io
+
+        return contextlib.nullcontext(io.BytesIO(self.body))
+
+
 @pytest.mark.django_db
-def test_unchanged_rows_are_recognised_by_their_raw_text_and_stale_digests_refresh(finale):
+def test_the_same_values_in_other_spellings_are_not_a_change(finale):
     model = registry.get("inventory").model
-    first = sync_data_type(data_type="inventory", force=True)
-    assert model.objects.exclude(source_hash="").count() == first.item_count
+    plain = b"SKU,Name,Units in stock,Unit Cost\r\nA,Bolt,1234,12.5\r\nB,Nut,7,0.25\r\n"
+    spelled = b"SKU,Name,Units in stock,Unit Cost\r\nA,  Bolt ,\"1,234\",$12.50\r\nB,Nut,7.0000,\"$0.25\"\r\n"
+    first = sync_data_type(data_type="inventory", force=True, client_factory=lambda: BodyClient(plain))
+    assert first.created == 2
     stamps = dict(model.objects.values_list("natural_key", "updated_at"))
-    # as if one row had been read from differently formatted text last time
-    key = model.objects.order_by("natural_key").values_list("natural_key", flat=True).first()
-    real = model.objects.get(natural_key=key).source_hash
-    model.objects.filter(natural_key=key).update(source_hash="0000000000000000")
-    again = sync_data_type(data_type="inventory", force=True)
-    assert (again.created, again.updated, again.deleted, again.unchanged) == (0, 0, 0, first.item_count)
-    assert model.objects.get(natural_key=key).source_hash == real
+    again = sync_data_type(data_type="inventory", force=True, client_factory=lambda: BodyClient(spelled))
+    assert (again.created, again.updated, again.deleted, again.unchanged) == (0, 0, 0, 2)
     assert dict(model.objects.values_list("natural_key", "updated_at")) == stamps

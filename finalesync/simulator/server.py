@@ -67,6 +67,7 @@ from .data import (
     SPELLINGS,
     Dataset,
     MutationEvent,
+    _hits,
     csv_chunks,
     fraction_threshold,
     gzip_bomb,
@@ -364,6 +365,18 @@ class FinaleSimulator:
             salt = stream_base(self.seed, f"mutate:{data_type}:{version}")
             self._events[data_type] = (*events, MutationEvent(version, salt, fraction_threshold(ratio), at))
         return version
+
+    def changed_rows(self, data_type: str, version: int | None = None) -> list[int]:
+        """Return the indices of the rows (inventory: SKU-<index>) that mutation `version` (default: the
+        latest) changed: the simulator's own record, to check what a sync says it changed."""
+        validate_fault(data_type, None)
+        with self._lock:
+            events = self._events[data_type]
+        if not events:
+            return []
+        event = events[(version or len(events)) - 1]
+        size = self.dataset.counts["boms" if data_type == "boms" else data_type]
+        return [i for i in range(size) if _hits(i, (event,))]
 
     def reset(self) -> None:
         """Clear all faults and mutations (back to version 0 of every data type)."""

@@ -14,7 +14,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "finalesync.settings")
 django.setup()
 
 from finalesync.models import SyncRun  # noqa: E402
-from finalesync.sync import SyncResult  # noqa: E402
+from finalesync.runs import RunResult as SyncResult  # noqa: E402
 from retries.queue import process_retries  # noqa: E402
 
 
