@@ -219,10 +219,10 @@ class ReportReader:
                     quoted_strings_can_be_null=False,
                 ),
             )
-        except pa.ArrowInvalid as exc:
-            if "UTF8" in str(exc):
-                _utf8(piece, what=self.what)  # raises with the byte position
-            raise MalformedData(f"The {self.what} is not valid CSV: {str(exc)[:200]}") from None
+        except pa.ArrowInvalid:
+            # Invalid UTF-8 (which pyarrow cannot even hand to the row handler) or broken CSV: Python's csv
+            # module reads the piece again and says exactly what and where.
+            return self._parse_python(piece, header, first_line=first_line)
         if ragged:
             # pyarrow cannot say where a ragged row sat; Python's csv module can (rare: exports are regular).
             return self._parse_python(piece, header, first_line=first_line)

@@ -94,7 +94,9 @@ def test_database_errors_are_typed_without_sql_and_a_lost_connection_is_retried(
     lost = classify(OperationalError("server closed the connection unexpectedly\nThis probably means..."))
     assert (lost.code, lost.recoverable) == ("database", True)
     assert "\n" not in str(lost)
-    refused = classify(IntegrityError('duplicate key value violates unique constraint "x"\nDETAIL: Key (natural_key)'))
+    refused = classify(
+        IntegrityError('duplicate key value violates unique constraint "x"\nDETAIL: Key (natural_key)')
+    )
     assert (refused.code, refused.recoverable) == ("internal", False)
     assert "natural_key" not in str(refused) and "constraint" not in str(refused)
 

@@ -32,11 +32,11 @@ def report_rows(client, url):
         yield csv.reader(io.TextIOWrapper(body, encoding="utf-8-sig", newline=""))
 
 
-def rows_of(client, body, content_type="text/csv"):
+def rows_of(client, body, content_type="text/csv", headers=None):
     """The header and data rows of a body, read by the engine's own report reader (finalesync/parsing.py)."""
     from finalesync.parsing import Header, ReportReader
 
-    responses.add(responses.GET, URL, body=body, content_type=content_type)
+    responses.add(responses.GET, URL, body=body, content_type=content_type, headers=headers)
     with client.open_report(URL) as report:
         reader = ReportReader(report, what="report")
         header = reader.find_header(lambda row: True)
@@ -118,7 +118,15 @@ def test_body_cut_inside_a_row_is_truncated(client):
 
 @responses.activate
 def test_last_row_without_line_end_but_complete_is_accepted(client):
-    assert rows_of(client, b"SKU,Name,Qty\r\nA,Bolt,1")[-1] == ["A", "Bolt", "1"]
+    body = b"SKU,Name,Qty\r\nA,Bolt,1"
+    assert rows_of(client, body, headers={"Content-Length": str(len(body))})[-1] == ["A", "Bolt", "1"]
+
+
+@responses.activate
+def test_last_row_without_line_end_of_an_unverifiable_transfer_is_truncated(client):
+    # No Content-Length, no chunking: "1" may have been "12" when the connection dropped.
+    with pytest.raises(errors.TruncatedResponse):
+        rows_of(client, b"SKU,Name,Qty\r\nA,Bolt,1")
 
 
 @responses.activate

@@ -107,7 +107,11 @@ def test_refused_data_restores_rows_someone_deleted_by_hand(finale):
     registry.get("inventory").model.objects.all().delete()
     finale.set_fault("inventory", "empty")
     result = sync_data_type(data_type="inventory")
-    assert (result.outcome, result.recovery_attempted, result.recovery_succeeded) == ("rolled_back", True, True)
+    assert (result.outcome, result.recovery_attempted, result.recovery_succeeded) == (
+        "rolled_back",
+        True,
+        True,
+    )
     assert result.restored_seq == 1
     assert _same(rows("inventory"), before)
     finale.clear_faults()
@@ -127,7 +131,9 @@ def test_failed_automatic_restore_is_queued_as_a_critical_restore_retry(finale, 
     registry.get("vendors").model.objects.all().delete()
     finale.set_fault("vendors", "empty")
     real_apply = history.apply_state
-    monkeypatch.setattr(history, "apply_state", lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("lock timeout")))
+    monkeypatch.setattr(
+        history, "apply_state", lambda *a, **kw: (_ for _ in ()).throw(RuntimeError("lock timeout"))
+    )
     result = sync_data_type(data_type="vendors")
     assert result.outcome == "rolled_back" and result.restore_failed
     item = RetryItem.objects.get(operation="restore")
@@ -219,13 +225,19 @@ def test_retention_keeps_recent_and_latest_points_and_the_latest_state_whole(fin
 def test_cleanup_never_prunes_what_a_queued_restore_needs(finale):
     from retries.cleanup import run_cleanup
 
-    DataTypeConfig.objects.update_or_create(data_type="vendors", defaults={"history_keep_syncs": 1, "history_keep_days": 1})
+    DataTypeConfig.objects.update_or_create(
+        data_type="vendors", defaults={"history_keep_syncs": 1, "history_keep_days": 1}
+    )
     first = sync_data_type(data_type="vendors", force=True)
     finale.mutate("vendors", ratio=0.3)
     sync_data_type(data_type="vendors", force=True)
     SyncRun.objects.filter(pk=first.run_id).update(started_at=timezone.now() - timedelta(days=3))
     SyncRun.objects.create(
-        data_type="vendors", trigger="restore", outcome="queued", restore_seq=seq_of(first), triggered_by="ops"
+        data_type="vendors",
+        trigger="restore",
+        outcome="queued",
+        restore_seq=seq_of(first),
+        triggered_by="ops",
     )
     run_cleanup()
     assert DataTypeConfig.objects.get(data_type="vendors").history_floor <= seq_of(first)

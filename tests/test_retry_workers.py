@@ -64,8 +64,7 @@ def test_killed_processor_item_is_reclaimed_after_its_lease_and_the_attempt_coun
     item.refresh_from_db()
     assert item.status == "processing"
     assert (
-        process_retries(handler=lambda i: RunResult(data_type=i.data_type, outcome="success")).processed
-        == []
+        process_retries(handler=lambda i: RunResult(data_type=i.data_type, outcome="success")).processed == []
     )
     time.sleep(2.2)
     report = process_retries(handler=lambda i: RunResult(data_type=i.data_type, outcome="success"))

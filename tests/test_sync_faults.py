@@ -131,10 +131,14 @@ def test_a_forced_sync_never_applies_a_large_drop_but_a_confirmed_one_does_and_n
     confirmed = sync_data_type(data_type="inventory", force=True, confirm=Confirmation(by="ops"))
     assert confirmed.outcome == "success"
     assert (
-        confirmed.deleted > total // 2 and registry.get("inventory").model.objects.count() == confirmed.item_count
+        confirmed.deleted > total // 2
+        and registry.get("inventory").model.objects.count() == confirmed.item_count
     )
     finale.set_fault("inventory", "empty")
-    assert sync_data_type(data_type="inventory", force=True, confirm=Confirmation(by="ops")).outcome == "rolled_back"
+    assert (
+        sync_data_type(data_type="inventory", force=True, confirm=Confirmation(by="ops")).outcome
+        == "rolled_back"
+    )
     assert registry.get("inventory").model.objects.count() == confirmed.item_count
 
 
@@ -175,7 +179,7 @@ class BodyClient:
 def test_the_same_values_in_other_spellings_are_not_a_change(finale):
     model = registry.get("inventory").model
     plain = b"SKU,Name,Units in stock,Unit Cost\r\nA,Bolt,1234,12.5\r\nB,Nut,7,0.25\r\n"
-    spelled = b"SKU,Name,Units in stock,Unit Cost\r\nA,  Bolt ,\"1,234\",$12.50\r\nB,Nut,7.0000,\"$0.25\"\r\n"
+    spelled = b'SKU,Name,Units in stock,Unit Cost\r\nA,  Bolt ,"1,234",$12.50\r\nB,Nut,7.0000,"$0.25"\r\n'
     first = sync_data_type(data_type="inventory", force=True, client_factory=lambda: BodyClient(plain))
     assert first.created == 2
     stamps = dict(model.objects.values_list("natural_key", "updated_at"))
