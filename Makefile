@@ -3,6 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
+# The demo and the lint checks run in development mode: DEBUG on accepts the public development SECRET_KEY and
+# makes a local encryption key under var/. Production sets both keys (README: Configuration).
+DEV := DEBUG=true
 
 .PHONY: demo test lint venv bench clean
 
@@ -16,19 +19,20 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	$(MANAGE) demo
+	$(DEV) $(MANAGE) demo
 
 lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(MANAGE) check
-	$(MANAGE) makemigrations --check --dry-run
+	$(DEV) $(MANAGE) check
+	$(DEV) $(MANAGE) makemigrations --check --dry-run
 
 test: lint
 	$(BIN)/pytest
 
 bench: venv
-	$(BIN)/python bench/sync_bench.py
+	# DEBUG off as in production (query logging would skew the figures), with the test suite's keys.
+	PYTHONPATH=. DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python bench/sync_bench.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache *.egg-info

@@ -4,8 +4,6 @@ the next sync would overwrite any edit)."""
 
 from __future__ import annotations
 
-import os
-
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -67,12 +65,15 @@ def write_only_field(label: str, help_text: str, *, autocomplete: str = "off") -
 
 
 def apply_write_only(obj, form, *fields: str) -> list[str]:
-    """Copy each `new_<field>` (or `clear_<field>`) of a valid form onto `obj`; return what changed."""
+    """Copy each `new_<field>` (or `clear_<field>`) of a valid form onto `obj`; return what changed. A value
+    entered again unchanged is not a change (it must not lift "needs a person")."""
     changed = []
     for field in fields:
-        if form.cleaned_data.get(f"new_{field}"):
-            setattr(obj, field, form.cleaned_data[f"new_{field}"])
-            changed.append(field)
+        new = form.cleaned_data.get(f"new_{field}")
+        if new:
+            if new != getattr(obj, field):
+                setattr(obj, field, new)
+                changed.append(field)
         elif form.cleaned_data.get(f"clear_{field}") and getattr(obj, field):
             setattr(obj, field, "")
             changed.append(f"{field} (removed)")
@@ -82,18 +83,21 @@ def apply_write_only(obj, form, *fields: str) -> list[str]:
 def _env(name: str) -> bool:
     if name.startswith("FINALE_REPORT_URL_"):
         return bool(settings.FINALE_REPORT_URLS.get(name.removeprefix("FINALE_REPORT_URL_").lower()))
-    if name == "FINALE_BASE_URL":
-        return bool(os.environ.get(name))
     return bool(getattr(settings, name, ""))
 
 
-# --- the Finale connection -----------------------------------------------------------------------------------
+# --- the Finale connection ---------------------------------------------------------------------------------
+CONNECTION_SECRETS = ("api_key", "api_secret")
+
+
 class FinaleConnectionForm(forms.ModelForm):
-    base_url = forms.URLField(
-        required=False,
-        assume_scheme="https",
-        help_text="Leave blank for FINALE_BASE_URL or Finale's own URL.",
+    """The account and write-only key and secret. There is no host field: credentials go only to the host in
+    the environment (FINALE_BASE_URL)."""
+
+    new_api_key = write_only_field(
+        "New API key", "Write-only: the stored key is never shown. Leave empty to keep it."
     )
+    clear_api_key = forms.BooleanField(label="Remove the stored API key", required=False)
     new_api_secret = write_only_field(
         "New API secret",
         "Write-only: the stored secret is never shown. Leave empty to keep it.",
@@ -103,18 +107,34 @@ class FinaleConnectionForm(forms.ModelForm):
 
     class Meta:
         model = FinaleConnection
-        fields = ["base_url", "account", "api_key"]
+        fields = ["account"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for field, env_name in (
-            ("base_url", "FINALE_BASE_URL"),
             ("account", "FINALE_ACCOUNT"),
-            ("api_key", "FINALE_API_KEY"),
+            ("new_api_key", "FINALE_API_KEY"),
             ("new_api_secret", "FINALE_API_SECRET"),
         ):
-            if _env(env_name):
+            # A view-only user's form has no fields at all.
+            if field in self.fields and _env(env_name):
                 self.fields[field].help_text = ENV_WINS.format(env_name)
+
+    def clean(self):
+        data = super().clean()
+        for name in CONNECTION_SECRETS:
+            if data.get(f"new_{name}") and data.get(f"clear_{name}"):
+                raise forms.ValidationError(f"Enter a new {name.replace('_', ' ')} or remove it, not both.")
+        # Whoever points the connection at another account must know that account's key and secret: the
+        # stored ones are never carried over to it.
+        if "account" in self.changed_data and self.instance.pk:
+            missing = [n for n in CONNECTION_SECRETS if not data.get(f"new_{n}")]
+            if missing:
+                raise forms.ValidationError(
+                    "Changing the account needs that account's credentials: enter the API key and secret "
+                    "again (the stored ones are not carried over)."
+                )
+        return data
 
 
 @admin.register(FinaleConnection)
@@ -128,12 +148,34 @@ class FinaleConnectionAdmin(admin.ModelAdmin):
         "credentials_changed_at",
         "updated_at",
     ]
-    readonly_fields = ["api_secret_state", "credentials_changed_at", "updated_at"]
+    readonly_fields = [
+        "finale_host",
+        "from_environment",
+        "api_key_state",
+        "api_secret_state",
+        "credentials_changed_at",
+        "updated_at",
+    ]
     fieldsets = [
-        (None, {"fields": ["base_url", "account", "api_key"]}),
+        (None, {"fields": ["finale_host", "from_environment", "account"]}),
+        ("API key", {"fields": ["api_key_state", "new_api_key", "clear_api_key"]}),
         ("API secret", {"fields": ["api_secret_state", "new_api_secret", "clear_api_secret"]}),
         ("History", {"fields": ["credentials_changed_at", "updated_at"]}),
     ]
+
+    @admin.display(description="Finale host")
+    def finale_host(self, obj):
+        return (
+            f"{settings.FINALE_BASE_URL} — from the environment (FINALE_BASE_URL); it cannot be changed here, "
+            "so the credentials only ever go to this host."
+        )
+
+    @admin.display(description="From the environment")
+    def from_environment(self, obj):
+        names = [n for n in ("FINALE_ACCOUNT", "FINALE_API_KEY", "FINALE_API_SECRET") if _env(n)]
+        if not names:
+            return "nothing: the values below are the ones in use"
+        return f"{', '.join(names)}: the environment wins over the values below"
 
     @admin.display(description="API key")
     def api_key_state(self, obj):
@@ -150,14 +192,24 @@ class FinaleConnectionAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        changed = [f for f in form.changed_data if f in ("base_url", "account", "api_key")]
-        changed += apply_write_only(obj, form, "api_secret")
-        if changed:
+        changes = [f for f in form.changed_data if f == "account"]
+        changes += apply_write_only(obj, form, *CONNECTION_SECRETS)
+        # Only new values can cure a credentials failure; a removal alone is recorded but lifts nothing.
+        new = [c for c in changes if not c.endswith("(removed)")]
+        if changes:
             obj.credentials_changed_at = timezone.now()
         super().save_model(request, obj, form, change)
-        if changed:
+        if new:
             self.message_user(
-                request, actions.credentials_changed(actor=admin_actor(request), changed=changed)
+                request, actions.credentials_changed(actor=admin_actor(request), changed=changes)
+            )
+        elif changes:
+            actions.record(
+                actor=admin_actor(request),
+                action=AuditLog.Action.CHANGE_CREDENTIALS,
+                target="Finale connection",
+                outcome=AuditLog.Outcome.SUCCESS,
+                message=f"Removed {', '.join(c.removesuffix(' (removed)') for c in changes)}.",
             )
 
 

@@ -19,11 +19,13 @@ from .crypto import EncryptedTextField
 
 
 class FinaleConnection(models.Model):
-    """The Finale account and API credentials (a single row). Values in the environment win over these."""
+    """The Finale account and API credentials (a single row). Values in the environment win over these.
 
-    base_url = models.URLField(blank=True, help_text="Leave blank for FINALE_BASE_URL or Finale's own URL.")
+    Finale's host is deliberately not stored: it comes only from the environment (FINALE_BASE_URL), so
+    nobody who may edit this row can send the credentials to a host of their choosing."""
+
     account = models.CharField(max_length=100, blank=True)
-    api_key = models.CharField(max_length=200, blank=True)
+    api_key = EncryptedTextField(blank=True)
     api_secret = EncryptedTextField(blank=True)
     credentials_changed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

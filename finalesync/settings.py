@@ -6,8 +6,11 @@ Out of the box it runs on an SQLite file under `var/`; set DATABASE_URL for Post
 import os
 import warnings
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -16,11 +19,93 @@ VAR_DIR.mkdir(exist_ok=True)
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env")
 
+# Off unless set: DEBUG=true is development (`make demo` sets it), with the fallbacks below.
 DEBUG = env.bool("DEBUG", default=False)
-# A development fallback only: production sets SECRET_KEY (it also derives the encryption key).
-SECRET_KEY = env.str("SECRET_KEY", default="insecure-dev-only-change-me-finalesync")
+# Public, so accepted only with DEBUG on; production sets its own (the check below refuses it otherwise).
+DEVELOPMENT_SECRET_KEY = "insecure-dev-only-change-me-finalesync"
+SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
+# Earlier SECRET_KEYs, still accepted for sessions and signatures while they age out (Django's rotation).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+# The dashboard's public URL: alert links point at it, and an https:// URL switches on the HTTPS settings below.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+
+# --- Secrets at rest ------------------------------------------------------------------------------------------
+# One Fernet key, or several separated by commas: the first encrypts, all decrypt (rotation: see README).
+FINALESYNC_ENCRYPTION_KEY = env.str("FINALESYNC_ENCRYPTION_KEY", default="")
+GENERATE_SECRET_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(50))"'
+GENERATE_ENCRYPTION_KEY = (
+    'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
+)
+
+
+def _development_encryption_key(path: Path) -> str:
+    """A key of this checkout only (DEBUG on, none configured): made once, kept under var/, never shared."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as f:
+        key = Fernet.generate_key().decode()
+        f.write(key + "\n")
+    return key
+
+
+def _refusals() -> list[str]:
+    """Why this process must not start with DEBUG off: empty when the secrets are its own."""
+    problems = []
+    if not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY:
+        problems.append(
+            "SECRET_KEY is not set (the development default is public). Make one with\n"
+            f"      {GENERATE_SECRET_KEY}"
+        )
+    if not FINALESYNC_ENCRYPTION_KEY:
+        problems.append(
+            "FINALESYNC_ENCRYPTION_KEY is not set: stored credentials are encrypted with it. Make one with\n"
+            f"      {GENERATE_ENCRYPTION_KEY}\n"
+            "    Upgrading from a version without it? Keep SECRET_KEY as it was, set the new key, and run\n"
+            "    `manage.py migrate`: it re-encrypts what is stored under the new key (README: Upgrading)."
+        )
+    return problems
+
+
+if not DEBUG and _refusals():
+    raise ImproperlyConfigured(
+        "finalesync will not start with DEBUG off and:\n  - "
+        + "\n  - ".join(_refusals())
+        + "\nSet them in the environment or in .env beside manage.py (README: Configuration). "
+        "DEBUG=true is for development only."
+    )
+if not FINALESYNC_ENCRYPTION_KEY:
+    FINALESYNC_ENCRYPTION_KEY = _development_encryption_key(VAR_DIR / "development-encryption.key")
+for _position, _key in enumerate(k.strip() for k in FINALESYNC_ENCRYPTION_KEY.split(",") if k.strip()):
+    try:
+        Fernet(_key.encode())
+    except ValueError:
+        # Never echo the value: it may be a real key with a typo.
+        raise ImproperlyConfigured(
+            f"FINALESYNC_ENCRYPTION_KEY: entry {_position + 1} is not a Fernet key (32 url-safe base64 bytes). "
+            f"Make one with {GENERATE_ENCRYPTION_KEY}"
+        ) from None
+
+# --- HTTPS: one switch, an https:// SITE_URL ------------------------------------------------------------------
+# Behind a TLS proxy (deploy/nginx-finalesync.conf) that passes Host and sets X-Forwarded-Proto itself; the app
+# must be reachable only through that proxy, or a client could claim https with the header.
+_site = urlsplit(SITE_URL)
+SITE_IS_HTTPS = _site.scheme == "https"
+CSRF_TRUSTED_ORIGINS = [f"https://{_site.netloc}"] if SITE_IS_HTTPS else []
+if SITE_IS_HTTPS:
+    if _site.hostname and _site.hostname not in ALLOWED_HOSTS:
+        ALLOWED_HOSTS.append(_site.hostname)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+
+# Bearer token for /metrics; without one, anonymous scrapes get the status gauges only (README: Reading health).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -109,7 +194,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Where `collectstatic` copies CSS and JS for the front proxy to serve (deploy/nginx-finalesync.conf).
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 
 # --- Finale -------------------------------------------------------------------------------------------------
 FINALE_BASE_URL = env.str("FINALE_BASE_URL", default="https://app.finaleinventory.com")
@@ -141,9 +227,6 @@ FINALE_MAX_ORDERS_BYTES = env.int("FINALE_MAX_ORDERS_BYTES", default=32 * 1024**
 FINALE_TOTAL_TIMEOUT = env.float("FINALE_TOTAL_TIMEOUT", default=900.0)
 FINALE_VERIFY_TLS = env.bool("FINALE_VERIFY_TLS", default=True)
 
-# Fernet key for secrets stored in the database; derived from SECRET_KEY when not set.
-FINALESYNC_ENCRYPTION_KEY = env.str("FINALESYNC_ENCRYPTION_KEY", default="")
-
 # --- Sync engine ---------------------------------------------------------------------------------------------
 # More than this share of unparseable rows makes the whole response malformed data.
 SYNC_MAX_BAD_ROW_RATIO = env.float("SYNC_MAX_BAD_ROW_RATIO", default=0.05)
@@ -159,7 +242,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # urllib3 logs request paths at DEBUG; a webhook's path is its secret.
+        "urllib3": {"level": "WARNING"},
+    },
 }
 
 # --- django-q2 ----------------------------------------------------------------------------------------------

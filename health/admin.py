@@ -103,7 +103,8 @@ class AlertChannelAdmin(admin.ModelAdmin):
 
     actions = ["send_test"]
 
-    @admin.action(description="Send test notification")
+    # Sends real requests with the stored credentials: for those who may change channels, not view them.
+    @admin.action(description="Send test notification", permissions=["change"])
     def send_test(self, request, queryset):
         for channel in queryset:
             try:

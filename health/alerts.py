@@ -10,7 +10,7 @@ slow or broken receiver never touches a sync.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -245,15 +245,22 @@ def what_we_did(event: str, data_type: str, context: dict) -> str:
             f"Put back the rows the last good sync left (history #{context['restored_seq']}): someone had changed them."
         ]
     if context.get("retry_at"):
-        at = datetime.fromisoformat(context["retry_at"])
-        parts.append(f"Next retry at {at:%H:%M} UTC.")
+        parts.append(f"Next retry at {local_time(context['retry_at'], '%H:%M %Z')}.")
     elif context.get("recoverable") is False or event in (Event.ROLLED_BACK, Event.SUSPICIOUS):
         parts.append("No automatic retry: this needs a person.")
     if context.get("advice"):
         parts.append(context["advice"])
     if event == Event.REMINDER and context.get("unhealthy_since"):
-        parts.append(f"Unhealthy since {context['unhealthy_since'][:16].replace('T', ' ')} UTC.")
+        parts.append(f"Unhealthy since {local_time(context['unhealthy_since'], '%Y-%m-%d %H:%M %Z')}.")
     return " ".join(parts)
+
+
+def local_time(value: str | datetime, fmt: str) -> str:
+    """A time as people read it where they are: in TIME_ZONE, named (`14:35 CET`), never a bare UTC label."""
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if timezone.is_naive(at):
+        at = at.replace(tzinfo=UTC)  # the engine stores aware UTC times; an older naive one was UTC too
+    return timezone.localtime(at).strftime(fmt)
 
 
 def ensure_environment_channel() -> None:

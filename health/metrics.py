@@ -25,8 +25,11 @@ DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800)
 
 
 class SyncCollector:
-    def __init__(self, health: SystemHealth):
+    """Every metric; with `public`, only the status gauges (what anonymous `/health/` callers see too)."""
+
+    def __init__(self, health: SystemHealth, *, public: bool = False):
         self.health = health
+        self.public = public
 
     def collect(self):
         health = self.health
@@ -45,6 +48,8 @@ class SyncCollector:
             [s.value for s in HealthStatus],
             labels=["data_type"],
         )
+        if self.public:
+            return
         yield _state_set(
             "finalesync_data_type_grade",
             "Health grade per data type (excellent, good, fair, poor, unknown).",
@@ -162,8 +167,9 @@ def _run_metrics():
     yield failures
 
 
-def render(health: SystemHealth) -> bytes:
-    """The Prometheus exposition of `health` plus the queue and run metrics read now."""
+def render(health: SystemHealth, *, public: bool = False) -> bytes:
+    """The Prometheus exposition of `health` plus the queue and run metrics read now; with `public`, the
+    status gauges only."""
     collectors = CollectorRegistry(auto_describe=False)
-    collectors.register(SyncCollector(health))
+    collectors.register(SyncCollector(health, public=public))
     return generate_latest(collectors)

@@ -14,6 +14,8 @@ import json
 import logging
 import time
 from datetime import datetime, timedelta
+from http import HTTPStatus
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -32,13 +34,89 @@ TIMESTAMP_HEADER = "X-Finalesync-Timestamp"
 
 
 class DeliveryError(Exception):
-    pass
+    """A delivery failed. Its message is built here from parts that never hold a secret (the channel's host
+    and port, the error's kind, the operating system's reason, an HTTP status): never from a URL's path or
+    query, which for Slack *is* the credential, and never from what the receiver answered."""
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """The webhook signature receivers should recompute and compare (constant time) with the header."""
     digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
+
+
+def where(url: str) -> str:
+    """host[:port] of a channel URL: what an error may name."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "the channel's URL"
+    if not host:
+        return "the channel's URL"
+    return f"{host}:{port}" if port else host
+
+
+_KINDS = (
+    # Most specific first: SSLError and ConnectTimeout are ConnectionErrors too.
+    (requests.exceptions.SSLError, "TLS failed talking to {}"),
+    (requests.exceptions.ConnectTimeout, "timed out connecting to {}"),
+    (requests.exceptions.Timeout, "{} did not answer in time"),
+    (requests.exceptions.ConnectionError, "could not connect to {}"),
+    ((requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema),
+     "the webhook URL is not valid ({})"),
+)  # fmt: skip
+
+
+def os_reason(exc: BaseException) -> str:
+    """The operating system's words for what went wrong under `exc` ("Connection refused", "Name or
+    service not known"), found by walking requests' and urllib3's wrapped exceptions. Only OSError's
+    strerror is used: urllib3's own messages name the request path."""
+    seen, todo = set(), [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and type(current).__module__ in ("builtins", "socket", "ssl"):
+            text = getattr(current, "verify_message", None) or current.strerror
+            if text:
+                return str(text)
+        todo += [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
+        todo += [
+            e
+            for e in (getattr(current, "reason", None), current.__cause__, current.__context__)
+            if isinstance(e, BaseException)
+        ]
+    return ""
+
+
+def describe(exc: requests.RequestException, url: str) -> str:
+    """A person's sentence for a failed request, without anything secret (see DeliveryError)."""
+    place = where(url)
+    for kinds, text in _KINDS:
+        if isinstance(exc, kinds):
+            message = text.format(place)
+            break
+    else:
+        message = f"the request to {place} failed"
+    reason = os_reason(exc)
+    return f"{message} ({type(exc).__name__}{': ' + reason if reason else ''})"
+
+
+def scrub(text: str, url: str) -> str:
+    """Belt and braces over `describe`: take out the URL, its path and its query wherever they appear."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    pieces = [url]
+    if parts is not None:
+        # Short pieces ("/", "/x") would mangle ordinary words and hide nothing worth hiding.
+        pieces += [p for p in (parts.path, parts.query) if len(p) >= 4]
+    for piece in sorted(pieces, key=len, reverse=True):
+        text = text.replace(piece, "[webhook URL]")
+    return text
 
 
 def _post(url: str, body: bytes, headers: dict) -> None:
@@ -54,13 +132,22 @@ def _post(url: str, body: bytes, headers: dict) -> None:
                 **headers,
             },
             timeout=(5, settings.ALERT_HTTP_TIMEOUT),
+            # A receiver that redirects is misconfigured; following would re-send the alert elsewhere.
+            allow_redirects=False,
         )
+        status = response.status_code
+        response.close()
     except requests.RequestException as exc:
-        raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+        raise DeliveryError(describe(exc, url)) from None
     finally:
         session.close()
-    if response.status_code >= 300:
-        raise DeliveryError(f"receiver answered HTTP {response.status_code}: {response.text[:200]}")
+    if status >= 300:
+        # The status only: a receiver's body may echo the request, or hold anything at all.
+        try:
+            phrase = f" {HTTPStatus(status).phrase}"
+        except ValueError:
+            phrase = ""
+        raise DeliveryError(f"{where(url)} answered HTTP {status}{phrase}")
 
 
 def send_email(channel: AlertChannel, note: Notification) -> None:
@@ -73,14 +160,21 @@ def send_email(channel: AlertChannel, note: Notification) -> None:
     message.send(fail_silently=False)
 
 
+def slack_escape(text: str) -> str:
+    """Slack's own escaping (its docs: & < > and nothing else), so `<!channel>`, `<@U123>` or a disguised
+    `<https://…|label>` link in text from Finale shows as typed instead of acting."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_body(note: Notification) -> dict:
     p = note.payload
     icon = {"ok": ":white_check_mark:", "warning": ":warning:"}.get(p.get("severity"), ":rotating_light:")
-    lines = [f"{icon} *{p.get('title')}*"]
+    lines = [f"{icon} *{slack_escape(p.get('title') or '')}*"]
     if p.get("error"):
-        lines.append(f"> {p['error'][:500]}")
-    lines.append(p.get("did", ""))
-    lines.append(f"<{p.get('dashboard_url')}|Open the dashboard>")
+        # Quoted line by line: a newline in the error must not end the quote.
+        lines += [f"> {slack_escape(line)}" for line in p["error"][:500].splitlines() if line.strip()]
+    lines.append(slack_escape(p.get("did") or ""))
+    lines.append(f"<{slack_escape(p.get('dashboard_url') or '')}|Open the dashboard>")
     text = "\n".join(line for line in lines if line)
     return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]}
 
@@ -127,9 +221,13 @@ def deliver(notification_id: int, *, now: datetime | None = None) -> str:
     try:
         SENDERS[note.channel.kind](note.channel, note)
     except Exception as exc:  # noqa: BLE001 - any failure is recorded; the sync never sees it
-        error = redact(str(exc))[:1000]
-        if note.channel.url:
-            error = error.replace(note.channel.url, "[webhook URL]")
+        if isinstance(exc, DeliveryError):
+            error = str(exc)
+        elif note.channel.kind == AlertChannel.Kind.EMAIL:
+            error = f"{type(exc).__name__}: {redact(str(exc))}"  # the mail server's reply says what to fix
+        else:
+            error = f"unexpected {type(exc).__name__} while sending"
+        error = scrub(redact(error), note.channel.url)[:1000] if note.channel.url else redact(error)[:1000]
         final = note.attempts >= settings.ALERT_DELIVERY_ATTEMPTS
         Notification.objects.filter(pk=note.pk).update(
             status=Notification.Status.FAILED if final else Notification.Status.PENDING,

@@ -6,6 +6,9 @@ modules (finalesync/actions.py, retries/actions.py), the same functions the admi
 
 from __future__ import annotations
 
+import hmac
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import permission_required
@@ -57,10 +60,28 @@ def health_json(request):
     return response
 
 
+def _is_staff(request) -> bool:
+    return request.user.is_authenticated and request.user.is_active and request.user.is_staff
+
+
+def _has_metrics_token(request) -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    expected = settings.METRICS_TOKEN
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), expected.encode())
+
+
 @never_cache
 @require_GET
 def metrics(request):
-    return HttpResponse(prometheus.render(get_sync_system_health()), content_type=prometheus.CONTENT_TYPE)
+    """Prometheus text. With METRICS_TOKEN set: the bearer token or a staff session, else 401. Without one:
+    staff get every metric, anyone else the status gauges only (no more than anonymous `/health/`)."""
+    full = _is_staff(request) or bool(settings.METRICS_TOKEN and _has_metrics_token(request))
+    if settings.METRICS_TOKEN and not full:
+        response = HttpResponse("Authorization: Bearer <METRICS_TOKEN> required\n", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="finalesync metrics"'
+        return response
+    body = prometheus.render(get_sync_system_health(), public=not full)
+    return HttpResponse(body, content_type=prometheus.CONTENT_TYPE)
 
 
 # --- buttons -------------------------------------------------------------------------------------------------

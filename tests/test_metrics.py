@@ -1,6 +1,7 @@
 """`GET /metrics`: Prometheus text that Prometheus' own parser reads, with the documented families."""
 
 import pytest
+from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
 from finalesync.sync import sync_data_type
@@ -12,7 +13,9 @@ pytestmark = pytest.mark.django_db
 
 
 def scrape(client) -> dict:
-    response = client.get("/metrics")
+    # As Prometheus scrapes: with the bearer token (anonymous callers get the status gauges only).
+    with override_settings(METRICS_TOKEN="scrape-token-for-tests"):
+        response = client.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-token-for-tests")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/plain; version=0.0.4")
     families = {f.name: f for f in text_string_to_metric_families(response.content.decode())}

@@ -29,7 +29,7 @@ def stored_credentials(sim, settings):
     settings.FINALE_READ_TIMEOUT = settings.FINALE_CONNECT_TIMEOUT = 1.0
     FinaleConnection.objects.update_or_create(
         pk=1,
-        defaults=dict(base_url=sim.base_url, account=sim.account, api_key=sim.api_key, api_secret=SIM_SECRET),
+        defaults=dict(account=sim.account, api_key=sim.api_key, api_secret=SIM_SECRET),
     )
     for name, config in ensure_configs().items():
         if name != "purchase_orders":

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         # The backups are converted into row history before they go.
-        ("finalesync", "0008_history_from_backups"),
+        ("finalesync", "0009_history_from_backups"),
         ("retries", "0003_failure_chart_index"),
     ]
 

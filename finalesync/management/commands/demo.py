@@ -6,6 +6,7 @@ sync, installs the schedules, starts the django-q2 cluster and serves the dashbo
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
 import socket
@@ -93,9 +94,10 @@ class Command(BaseCommand):
                     child.kill()
 
     def configure(self, sim: FinaleSimulator) -> None:
-        """Store the simulator's account and report URLs the way an operator would in the admin."""
+        """Store the simulator's account and report URLs the way an operator would in the admin. Its host can
+        only come from the environment, as in production: set here for this process and its children."""
+        os.environ["FINALE_BASE_URL"] = settings.FINALE_BASE_URL = sim.base_url
         connection = FinaleConnection.load()
-        connection.base_url = sim.base_url
         connection.account = sim.account
         connection.api_key = sim.api_key
         connection.api_secret = sim.api_secret

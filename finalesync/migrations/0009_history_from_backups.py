@@ -114,7 +114,7 @@ def forwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("finalesync", "0007_row_history"),
+        ("finalesync", "0008_row_history"),
         ("retries", "0003_failure_chart_index"),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("finalesync", "0006_source_hash"),
+        ("finalesync", "0007_encrypted_api_key"),
     ]
 
     operations = [

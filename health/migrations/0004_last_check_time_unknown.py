@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("health", "0002_alerts"),
+        ("health", "0003_reencrypt_alert_secrets"),
     ]
 
     operations = [
