@@ -403,7 +403,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
         return format_html_join(" ", "{}", ((p,) for p in parts)) if parts else "—"
 
     def has_restore_permission(self, request):
-        return request.user.has_perm("finalesync.change_datatypeconfig")
+        return request.user.has_perm("finalesync.restore_syncrun")
 
     def get_urls(self):
         custom = [

@@ -63,7 +63,7 @@ class Card:
     colour: str
 
 
-def latest_restore_points() -> dict[str, SyncRun]:
+def latest_restore_points(configs: dict[str, DataTypeConfig]) -> dict[str, SyncRun]:
     """The newest restorable (changing, successful) run of each type, in one query."""
     changing = SyncRun.objects.filter(outcome=SyncRun.Outcome.SUCCESS, history_seq__isnull=False).filter(
         Q(created__gt=0) | Q(updated__gt=0) | Q(deleted__gt=0)
@@ -73,9 +73,15 @@ def latest_restore_points() -> dict[str, SyncRun]:
         .order_by("-history_seq", "-started_at")
         .values("id")[:1]
     )
-    floors = {c.data_type: c.history_floor for c in DataTypeConfig.objects.all()}
     points = changing.filter(id=Subquery(newest)).defer("details")
-    return {p.data_type: p for p in points if p.history_seq >= max(floors.get(p.data_type, 0), 1)}
+    return {p.data_type: p for p in points if p.data_type in configs and restorable(p, configs[p.data_type])}
+
+
+def restorable(run: SyncRun, config: DataTypeConfig) -> bool:
+    """Whether the state after `run` is still kept in the row history."""
+    return (
+        run.history_seq is not None and max(config.history_floor, 1) <= run.history_seq <= config.history_seq
+    )
 
 
 def failure_counts(*, now, days: int = CHART_DAYS) -> dict:
@@ -112,7 +118,8 @@ def dashboard_context(*, now=None) -> dict:
             "-updated_at", "-id"
         )[:CLOSED_RETRIES]
     )
-    points = latest_restore_points()
+    configs = {c.data_type: c for c in DataTypeConfig.objects.all()}
+    points = latest_restore_points(configs)
     open_by_type = {}
     for item in open_retries:
         if item.operation == RetryItem.Operation.SYNC:
@@ -153,11 +160,9 @@ def dashboard_context(*, now=None) -> dict:
 
     counts = failure_counts(now=now)
     runs = list(SyncRun.objects.defer("details").order_by("-started_at")[:SYNC_RUNS])
-    floors = {c.data_type: (c.history_floor, c.history_seq) for c in DataTypeConfig.objects.all()}
     for run in runs:
         run.short_error = shorten(run.error or run.skip_reason, 90)
-        floor, current = floors.get(run.data_type, (0, 0))
-        run.restorable = run.history_seq is not None and max(floor, 1) <= run.history_seq <= current
+        run.restorable = run.data_type in configs and restorable(run, configs[run.data_type])
     failed_notifications = list(
         Notification.objects.filter(status=Notification.Status.FAILED)
         .select_related("channel")

@@ -1,5 +1,5 @@
-"""Manual actions (finalesync/actions.py): each does its work through the engine's functions and leaves an
-audit entry with who, what, the outcome and the reason, also when it is refused."""
+"""Manual actions (finalesync/actions.py, retries/actions.py): each does its work through the engine's
+functions and leaves an audit entry with who, what, the outcome and the reason, also when it is refused."""
 
 from datetime import timedelta
 
@@ -9,11 +9,13 @@ from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ
 
-from finalesync import actions
-from finalesync.actions import ActionRefused, Actor
+from finalesync import actions, audit
+from finalesync.audit import ActionRefused, Actor
+from finalesync.datatypes import registry
 from finalesync.models import AuditLog, DataTypeConfig, FinaleConnection, SyncRun
 from finalesync.sync import ensure_configs, sync_data_type
-from retries.models import Backup, RetryItem
+from retries import actions as retry_actions
+from retries.models import RetryItem
 from retries.queue import enqueue_retry
 
 from .opsdata import make_user
@@ -106,17 +108,17 @@ def test_retry_now_makes_a_pending_item_due_and_starts_the_processor(
     item = enqueue_retry(data_type="vendors", error="HTTP 503", error_code="server_error")
     assert item.next_retry_at > timezone.now()
     with django_capture_on_commit_callbacks(execute=True):
-        actions.retry_now(item_id=item.pk, actor=actor)
+        retry_actions.retry_now(item_id=item.pk, actor=actor)
     item.refresh_from_db()
     assert item.status == "pending" and item.next_retry_at <= timezone.now()
-    assert queued_tasks() == [("finalesync.tasks.process_retries", ())]
+    assert queued_tasks() == [("retries.tasks.process_retries", ())]
     assert only_entry() == ("retry_now", f"retry #{item.pk} (sync vendors)", "success")
 
 
 def test_retry_now_on_a_failed_item_requeues_it_with_a_fresh_budget(actor):
     item = enqueue_retry(data_type="boms", error="HTTP 503", error_code="server_error")
     RetryItem.objects.filter(pk=item.pk).update(status="failed", retry_count=3, resolution="gave up")
-    actions.retry_now(item_id=item.pk, actor=actor)
+    retry_actions.retry_now(item_id=item.pk, actor=actor)
     item.refresh_from_db()
     assert (item.status, item.retry_count) == ("pending", 0)
     assert item.resolution == "requeued by alice"
@@ -125,15 +127,15 @@ def test_retry_now_on_a_failed_item_requeues_it_with_a_fresh_budget(actor):
 def test_retry_actions_refuse_the_wrong_state_and_say_so(actor):
     item = enqueue_retry(data_type="boms", error="x")
     with pytest.raises(ActionRefused, match="still pending"):
-        actions.requeue_retry(item_id=item.pk, actor=actor)
-    actions.cancel_retry(item_id=item.pk, actor=actor)
+        retry_actions.requeue_retry(item_id=item.pk, actor=actor)
+    retry_actions.cancel_retry(item_id=item.pk, actor=actor)
     item.refresh_from_db()
     assert item.status == "cancelled"
     with pytest.raises(ActionRefused, match="only pending"):
-        actions.cancel_retry(item_id=item.pk, actor=actor)
+        retry_actions.cancel_retry(item_id=item.pk, actor=actor)
     with pytest.raises(ActionRefused, match="no retry #999"):
-        actions.retry_now(item_id=999, actor=actor)
-    actions.requeue_retry(item_id=item.pk, actor=actor)
+        retry_actions.retry_now(item_id=999, actor=actor)
+    retry_actions.requeue_retry(item_id=item.pk, actor=actor)
     assert RetryItem.objects.get(pk=item.pk).status == "pending"
     assert list(AuditLog.objects.order_by("id").values_list("action", "outcome")) == [
         ("requeue_retry", "refused"),
@@ -144,42 +146,63 @@ def test_retry_actions_refuse_the_wrong_state_and_say_so(actor):
     ]
 
 
-def test_restore_backup_action_restores_and_records_the_undo(actor, finale):
-    sync_data_type(data_type="boms", force=True)
-    first = Backup.objects.get(data_type="boms")
+def test_restore_is_queued_as_a_task_after_a_preview_and_records_who_and_why(
+    actor, finale, django_capture_on_commit_callbacks, monkeypatch
+):
+    first = sync_data_type(data_type="boms", force=True)
+    before = list(registry.get("boms").model.objects.order_by("natural_key").values())
     finale.mutate("boms", ratio=0.5)
     sync_data_type(data_type="boms", force=True)
-    preview = actions.preview_restore(backup_id=first.pk)
+    preview = actions.preview_restore(run_id=first.run_id)
     assert preview.would_update > 0 and preview.would_create == preview.would_delete == 0
-    assert preview.live_rows == first.row_count and preview.examples["update"]
+    assert preview.live_rows == first.item_count and preview.examples["update"]
+    with pytest.raises(ActionRefused, match="say why"):
+        actions.queue_restore(run_id=first.run_id, actor=actor)
 
-    message = actions.restore_backup(backup_id=first.pk, actor=actor, reason="bad publish")
-    assert f"backup #{first.pk}" in message
-    assert actions.preview_restore(backup_id=first.pk).changes == 0
-    entry = AuditLog.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        message = actions.queue_restore(
+            run_id=first.run_id, actor=actor, reason="bad publish", pause_type=True
+        )
+    assert f"run #{first.run_id}" in message and "paused" in message
+    [(func, (run_id,))] = queued_tasks()
+    assert func == "finalesync.tasks.restore_type"
+    queued = SyncRun.objects.get(pk=run_id)
+    assert (queued.trigger, queued.outcome, queued.triggered_by) == ("restore", "queued", "alice")
+    assert DataTypeConfig.objects.get(data_type="boms").paused
+    assert AuditLog.objects.filter(outcome="refused", message__contains="say why").exists()
+    entry = AuditLog.objects.get(outcome="queued")
     assert (entry.action, entry.outcome, entry.data_type, entry.reason) == (
         "restore_backup",
-        "success",
+        "queued",
         "boms",
         "bad publish",
     )
-    with pytest.raises(ActionRefused, match="no backup #424242"):
-        actions.restore_backup(backup_id=424242, actor=actor)
+    # the worker picks the task up
+    from finalesync.tasks import restore_type
+
+    assert restore_type(run_id)["outcome"] == "success"
+    after = list(registry.get("boms").model.objects.order_by("natural_key").values())
+    assert [{k: v for k, v in r.items() if k != "id"} for r in after] == [
+        {k: v for k, v in r.items() if k != "id"} for r in before
+    ]
+    with pytest.raises(ActionRefused, match="nothing would change"):
+        actions.queue_restore(run_id=first.run_id, actor=actor, reason="again")
+    with pytest.raises(ActionRefused, match="no sync run #424242"):
+        actions.queue_restore(run_id=424242, actor=actor, reason="x")
 
 
 def test_preview_counts_added_and_removed_keys(actor, finale):
-    sync_data_type(data_type="vendors", force=True)
-    backup = Backup.objects.get(data_type="vendors")
-    model = backup_model = __import__("finalesync.datatypes.registry", fromlist=["get"]).get("vendors").model
+    first = sync_data_type(data_type="vendors", force=True)
+    model = registry.get("vendors").model
     victims = list(model.objects.order_by("natural_key").values_list("pk", flat=True)[:3])
     model.objects.filter(pk__in=victims).delete()
-    extra = backup_model.objects.first()
+    extra = model.objects.first()
     extra.pk = None
-    extra.natural_key = "zzz-not-in-the-backup"
+    extra.natural_key = "zzz-not-in-the-history"
     extra.save()
-    preview = actions.preview_restore(backup_id=backup.pk)
+    preview = actions.preview_restore(run_id=first.run_id)
     assert (preview.would_create, preview.would_delete, preview.would_update) == (3, 1, 0)
-    assert preview.examples["delete"] == ["zzz-not-in-the-backup"]
+    assert preview.examples["delete"] == ["zzz-not-in-the-history"]
 
 
 def test_new_credentials_lift_needs_attention_only_for_auth_failures(actor, finale):
@@ -208,7 +231,7 @@ def test_audit_entries_never_hold_a_secret(actor):
     from finalesync.redact import register_secret
 
     register_secret("s3cr3t-value-123")
-    actions.record(
+    audit.record(
         actor=actor,
         action="pause",
         target="inventory",
@@ -244,8 +267,10 @@ def test_commands_run_by_a_person_are_audited(finale, capsys):
         "success",
     )
     assert entry.user is not None
-    backup = Backup.objects.get(data_type="vendors")
-    call_command("restorebackup", str(backup.pk), "--user", "carol", "--reason", "drill")
+    first = SyncRun.objects.get(data_type="vendors")
+    finale.mutate("vendors", ratio=0.3)
+    sync_data_type(data_type="vendors", force=True)
+    call_command("restorebackup", str(first.pk), "--user", "carol", "--reason", "drill", "--yes")
     out = capsys.readouterr().out
     assert "Restored vendors" in out and "To undo: python manage.py restorebackup" in out
     restore = AuditLog.objects.get(action="restore_backup")

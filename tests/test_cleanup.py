@@ -8,7 +8,8 @@ from django.utils import timezone
 from finalesync.models import DataTypeConfig, SyncRun
 from finalesync.sync import ensure_configs
 from retries.cleanup import run_cleanup
-from retries.models import Backup, FailureLog, RetryItem
+from finalesync.datatypes import registry
+from retries.models import FailureLog, RetryItem
 
 
 @pytest.mark.django_db
@@ -38,13 +39,29 @@ def test_cleanup_removes_only_what_is_past_retention():
     run_old = SyncRun.objects.create(data_type="a", trigger="cli", started_at=ago(91))
     run_new = SyncRun.objects.create(data_type="a", trigger="cli", started_at=ago(1))
     ensure_configs()
-    DataTypeConfig.objects.filter(data_type="inventory").update(backup_keep_count=1, backup_keep_days=7)
-    b_old = Backup.objects.create(data_type="inventory", row_count=1, checksum="1", created_at=ago(20))
-    b_newest = Backup.objects.create(data_type="inventory", row_count=1, checksum="2", created_at=ago(10))
+    # Row history: key A changed by an old sync (seq 1) and a newer one (seq 2); keep one sync, 7 days.
+    DataTypeConfig.objects.filter(data_type="inventory").update(
+        history_keep_syncs=1, history_keep_days=7, history_seq=2
+    )
+    point_old = SyncRun.objects.create(
+        data_type="inventory", trigger="cli", started_at=ago(95), outcome="success", created=1, history_seq=1
+    )
+    point_new = SyncRun.objects.create(
+        data_type="inventory", trigger="cli", started_at=ago(10), outcome="success", updated=1, history_seq=2
+    )
+    versions = registry.get("inventory").model.Versions.objects
+    versions.create(natural_key="A", seq=1, sku="A", on_hand=1)
+    versions.create(natural_key="A", seq=2, sku="A", on_hand=2)
 
     removed = run_cleanup(now=now)
 
-    assert removed == {"retries": 2, "failed_retries": 1, "failure_logs": 1, "backups": 1, "sync_runs": 1}
+    assert removed == {
+        "retries": 2,
+        "failed_retries": 1,
+        "failure_logs": 1,
+        "history_versions": 1,
+        "sync_runs": 2,
+    }
     assert set(RetryItem.objects.values_list("pk", flat=True)) == {
         new_done.pk,
         old_pending.pk,
@@ -52,11 +69,11 @@ def test_cleanup_removes_only_what_is_past_retention():
     }
     assert not RetryItem.objects.filter(pk__in=[old_done.pk, old_cancelled.pk, old_failed.pk]).exists()
     assert list(FailureLog.objects.values_list("pk", flat=True)) == [log_new.pk]
-    assert list(SyncRun.objects.values_list("pk", flat=True)) == [run_new.pk]
-    assert list(Backup.objects.values_list("pk", flat=True)) == [b_newest.pk]
-    assert (
-        not SyncRun.objects.filter(pk=run_old.pk).exists() and not Backup.objects.filter(pk=b_old.pk).exists()
-    )
+    # An old run goes; the run that named a still-restorable point stays with it.
+    assert set(SyncRun.objects.values_list("pk", flat=True)) == {run_new.pk, point_new.pk}
+    assert list(versions.values_list("seq", flat=True)) == [2]
+    assert not SyncRun.objects.filter(pk__in=[run_old.pk, point_old.pk]).exists()
+    assert DataTypeConfig.objects.get(data_type="inventory").history_floor == 2
     assert not FailureLog.objects.filter(pk=log_old.pk).exists()
 
 

@@ -9,10 +9,10 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from finalesync.models import AuditLog, DataTypeConfig
+from finalesync.models import AuditLog, DataTypeConfig, SyncRun
 from finalesync.sync import sync_data_type
 from health.chart import failures_chart, nice_scale
-from retries.models import Backup, RetryItem
+from retries.models import RetryItem
 
 from .opsdata import PASSWORD, bulk, health_rows, make_user
 
@@ -24,7 +24,8 @@ ACTION_URLS = [
     ("retry-now", {"item_id": 1}),
     ("cancel-retry", {"item_id": 1}),
     ("requeue-retry", {"item_id": 1}),
-    ("restore-backup", {"backup_id": 1}),
+    ("restore", {"run_id": 1}),
+    ("confirm-sync", {"run_id": 1}),
 ]
 
 
@@ -98,7 +99,7 @@ def test_permission_on_data_types_allows_pause_and_is_audited(client):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("name, kwargs", ACTION_URLS[:-1])
+@pytest.mark.parametrize("name, kwargs", ACTION_URLS[:-2])  # the last two show a review page on GET
 def test_buttons_only_answer_post(client, staff, name, kwargs):
     assert client.get(reverse(name, kwargs=kwargs)).status_code == 405
 
@@ -199,10 +200,10 @@ def test_failed_retry_shows_retry_now_and_requeue(client, staff):
 @pytest.mark.django_db
 def test_dashboard_queries_stay_under_20_whatever_the_table_sizes(client, staff):
     health_rows()
-    bulk(backups=20, failures=30, retries=20, runs=60, audit=25)
+    bulk(failures=30, retries=20, runs=60, audit=25)
     with CaptureQueriesContext(connection) as small:
         assert client.get("/").status_code == 200
-    bulk(backups=200, failures=3000, retries=2000, runs=5000, audit=500, seed=2)
+    bulk(failures=3000, retries=2000, runs=5000, audit=500, seed=2)
     with CaptureQueriesContext(connection) as large:
         body = client.get("/").content.decode()
     print(f"dashboard queries: {len(large)}")
@@ -215,24 +216,34 @@ def test_dashboard_queries_stay_under_20_whatever_the_table_sizes(client, staff)
 
 
 @pytest.mark.django_db
-def test_restore_button_leads_to_a_confirmation_with_what_will_change(client, staff, finale):
-    assert sync_data_type(data_type="vendors", force=True).outcome == "success"
-    first = Backup.objects.get(data_type="vendors")
+def test_restore_button_leads_to_a_confirmation_with_what_will_change(
+    client, staff, finale, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django_q.conf import Conf
+
+    first = sync_data_type(data_type="vendors", force=True)
+    assert first.outcome == "success"
     finale.mutate("vendors", ratio=0.3)
     assert sync_data_type(data_type="vendors", force=True).updated > 0
+    assert reverse("restore", args=[first.run_id]) in client.get("/").content.decode()
 
-    page = client.get(reverse("restore-backup", args=[first.pk])).content.decode()
-    assert "Restore vendors to backup #" in page
-    assert f"{first.row_count}" in page
+    page = client.get(reverse("restore", args=[first.run_id])).content.decode()
+    assert f"Restore vendors to the state after run #{first.run_id}" in page
+    assert f"{first.item_count}" in page and "next scheduled sync" in page
     changed = re.search(r"0 rows? added,\s*(\d+) changed,\s*0 removed", page)
     assert changed and int(changed.group(1)) > 0
 
-    response = client.post(reverse("restore-backup", args=[first.pk]), {"reason": "bad publish"}, follow=True)
-    assert "Restored vendors to backup" in response.content.decode()
+    monkeypatch.setattr(Conf, "SYNC", True)  # the worker runs the queued restore at once
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("restore", args=[first.run_id]), {"reason": "bad publish"}, follow=True
+        )
+    assert "queued" in response.content.decode()
     entry = AuditLog.objects.get(action="restore_backup")
-    assert (entry.outcome, entry.reason) == ("success", "bad publish")
-    again = client.get(reverse("restore-backup", args=[first.pk])).content.decode()
-    assert "Nothing: the live rows already equal this backup." in again
+    assert (entry.outcome, entry.reason) == ("queued", "bad publish")
+    assert SyncRun.objects.get(trigger="restore").outcome == "success"
+    again = client.get(reverse("restore", args=[first.run_id])).content.decode()
+    assert "Nothing: the live rows already are this state." in again
 
 
 def test_chart_scales_to_round_numbers_and_titles_each_bar():

@@ -6,10 +6,9 @@ from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
 
-from finalesync.models import DataTypeConfig, FinaleConnection
+from finalesync.models import DataTypeConfig, FinaleConnection, SyncRun
 from finalesync.sync import ensure_configs, sync_data_type
 from health.models import AlertChannel
-from retries.models import Backup
 from retries.queue import enqueue_retry
 
 from .conftest import SIM_SECRET
@@ -49,9 +48,12 @@ def pages(user):
             urls.append(reverse(f"admin:{meta.app_label}_{meta.model_name}_add"))
         for obj in model_admin.get_queryset(request).order_by("-pk")[:3]:
             urls.append(reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk]))
-    for backup in Backup.objects.all()[:2]:
-        urls.append(reverse("restore-backup", args=[backup.pk]))
-        urls.append(reverse("admin:retries_backup_restore", args=[backup.pk]))
+    for run in SyncRun.objects.filter(outcome="success").exclude(history_seq=None)[:2]:
+        urls.append(reverse("restore", args=[run.pk]))
+        urls.append(reverse("run-changes", args=[run.pk]))
+        urls.append(reverse("admin:finalesync_syncrun_restore", args=[run.pk]))
+    for run in SyncRun.objects.filter(error_code__startswith="suspicious")[:1]:
+        urls.append(reverse("confirm-sync", args=[run.pk]))
     return urls
 
 
