@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
-from django.utils import timezone
 from django.db.models import Q
+from django.utils import timezone
 
 from .datatypes import registry
 from .datatypes.base import DataType
+from .errors import VerificationFailed
 from .mirror import STAMPS, data_fields
 from .models import DataTypeConfig, SyncRun
-from .errors import VerificationFailed
 from .staging import Diff, Staging, qn
 
 PRUNE_BATCH = 10_000

@@ -25,8 +25,16 @@ from . import history
 from .classify import to_error
 from .credentials import fingerprint
 from .datatypes.base import DataType
-from .errors import DataError, EmptyData, FinaleError, LostLock, RateLimited, SuspiciousChange, SuspiciousDrop
-from .errors import VerificationFailed
+from .errors import (
+    DataError,
+    EmptyData,
+    FinaleError,
+    LostLock,
+    RateLimited,
+    SuspiciousChange,
+    SuspiciousDrop,
+    VerificationFailed,
+)
 from .locks import type_lock
 from .models import DataTypeConfig, SyncRun
 from .redact import redact

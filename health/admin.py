@@ -10,13 +10,14 @@ from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from finalesync.audit import ActionRefused, record
 from finalesync.admin import ReadOnlyAdmin, admin_actor, apply_write_only, secret_state, write_only_field
+from finalesync.audit import ActionRefused, record
 from finalesync.models import AuditLog, DataTypeConfig
 
 from . import actions as health_actions
 from .grading import assess
 from .models import AlertChannel, AlertState, ConnectionHealth, Notification
+from .system import get_sync_system_health
 
 
 @admin.register(ConnectionHealth)
@@ -30,7 +31,7 @@ class ConnectionHealthAdmin(ReadOnlyAdmin):
         "last_success_time",
         "last_failure_time",
         "last_check_time",
-        "short_error",
+        "state",
     ]
     list_filter = ["status", "last_success_time"]
     search_fields = ["data_type", "error_message"]
@@ -54,10 +55,11 @@ class ConnectionHealthAdmin(ReadOnlyAdmin):
         )
         return f"{graded.grade}{' (stale)' if graded.stale else ''}"
 
-    @admin.display(description="error")
-    def short_error(self, obj):
-        text = " ".join((obj.error_message or "").split())
-        return text if len(text) <= 100 else text[:99] + "…"
+    @admin.display(description="state")
+    def state(self, obj):
+        """The type's one state and next step, as the dashboard card says it (health/state.py)."""
+        one = get_sync_system_health().by_type().get(obj.data_type)
+        return f"{one.summary} — {one.next_step}" if one else "—"
 
 
 # --- alerts (models of the alerts work; credentials write-only like the Finale secret) -----------------------

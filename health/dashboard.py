@@ -16,7 +16,7 @@ from django.utils import timezone
 from finalesync import texts
 from finalesync.datatypes import registry
 from finalesync.models import AuditLog, DataTypeConfig, SyncRun
-from retries.models import OPEN_STATUSES, FailureLog, RetryItem, RetryStatus
+from retries.models import FailureLog, RetryItem, RetryStatus
 
 from . import chart
 from .grading import Grade
@@ -110,15 +110,13 @@ def dashboard_context(*, now=None) -> dict:
     names = registry.NAMES
     colours = chart.type_colours(names)
 
-    open_retries = list(
-        RetryItem.objects.filter(status__in=OPEN_STATUSES).order_by("-priority", "created_at")
-    )
+    open_retries = health.open_retries
     closed_retries = list(
         RetryItem.objects.filter(status__in=[RetryStatus.FAILED, RetryStatus.CANCELLED]).order_by(
             "-updated_at", "-id"
         )[:CLOSED_RETRIES]
     )
-    configs = {c.data_type: c for c in DataTypeConfig.objects.all()}
+    configs = health.configs
     points = latest_restore_points(configs)
     open_by_type = {}
     for item in open_retries:
@@ -128,7 +126,7 @@ def dashboard_context(*, now=None) -> dict:
     cards = [
         Card(
             health=t,
-            tone="muted" if t.paused else STATUS_TONE.get(t.effective_status, "muted"),
+            tone=t.tone,
             retry=open_by_type.get(t.data_type),
             restore_point=points.get(t.data_type),
             short_error=shorten(t.error_message or t.attention_reason),

@@ -14,10 +14,11 @@ from finalesync.datatypes import registry
 from finalesync.models import DataTypeConfig, ScheduleState
 from finalesync.redact import redact
 from finalesync.sync import ensure_configs
-from retries.models import FailureLog, RetryItem, RetryStatus
+from retries.models import OPEN_STATUSES, FailureLog, RetryItem, RetryStatus
 
 from .grading import assess
 from .models import ConnectionHealth, HealthStatus
+from .state import Condition, describe
 
 CYCLE_FUNC = "finalesync.tasks.sync_cycle"
 EXIT_CODES = {HealthStatus.HEALTHY: 0, HealthStatus.DEGRADED: 1, HealthStatus.UNHEALTHY: 2}
@@ -42,6 +43,7 @@ PUBLIC_TYPE_KEYS = (
     "stale",
     "state",
     "paused",
+    "condition",
     "last_check_time",
     "last_success_time",
 )
@@ -74,10 +76,19 @@ class TypeHealth:
     snoozed_until: datetime | None = None
     next_run_at: datetime | None = None
     seconds_since_success: float | None = None
+    # The one state (health/state.py): what the card, synchealth, the alerts and the admin say.
+    condition: str = ""
+    summary: str = ""
+    next_step: str = ""
+    tone: str = "muted"
 
     @property
     def paused(self) -> bool:
         return self.state != "active"
+
+    @property
+    def condition_label(self) -> str:
+        return Condition(self.condition).label if self.condition else ""
 
     @property
     def counts(self) -> bool:
@@ -98,6 +109,9 @@ class TypeHealth:
             interval_minutes=self.interval_minutes,
             next_run_at=self.next_run_at,
             seconds_since_success=self.seconds_since_success,
+            condition=self.condition,
+            summary=self.summary,
+            next_step=self.next_step,
         )
         if public:
             data = {k: data[k] for k in PUBLIC_TYPE_KEYS}
@@ -116,6 +130,9 @@ class SystemHealth:
     next_cycle_at: datetime | None
     cycle_minutes: int | None
     notes: list[str] = field(default_factory=list)
+    # What the health was read from, for pages that show more of it (the dashboard) without reading it again.
+    configs: dict = field(default_factory=dict, repr=False)
+    open_retries: list = field(default_factory=list, repr=False)
 
     @property
     def oldest_pending_retry_age_seconds(self) -> float | None:
@@ -195,6 +212,8 @@ def get_sync_system_health(*, now: datetime | None = None) -> SystemHealth:
         oldest_pending=Min("created_at", filter=Q(status=RetryStatus.PENDING)),
     )
     failures_24h = FailureLog.objects.filter(created_at__gte=now - timedelta(hours=24)).count()
+    open_items = list(RetryItem.objects.filter(status__in=OPEN_STATUSES).order_by("-priority", "created_at"))
+    open_retries = {item.data_type: item for item in open_items if item.operation == RetryItem.Operation.SYNC}
     last_cycle_at, next_cycle_at, cycle_minutes = _cycle_times()
 
     types = []
@@ -210,36 +229,54 @@ def get_sync_system_health(*, now: datetime | None = None) -> SystemHealth:
             interval=config.interval,
             now=now,
         )
-        types.append(
-            TypeHealth(
-                data_type=name,
-                label=registry.get(name).label,
-                status=status,
-                effective_status=graded.status,
-                grade=graded.grade,
-                grade_reason=graded.reason,
-                stale=graded.stale,
-                very_stale=graded.very_stale,
-                state=config.activity(now),
-                needs_attention=config.needs_attention,
-                attention_reason=config.attention_reason,
-                interval_minutes=config.interval_minutes,
-                item_count=row.item_count if row else 0,
-                error_message=row.error_message if row else None,
-                consecutive_failures=row.consecutive_failures if row else 0,
-                last_check_time=row.last_check_time if row and status != HealthStatus.UNKNOWN else None,
-                last_success_time=row.last_success_time if row else None,
-                last_failure_time=row.last_failure_time if row else None,
-                updated_at=row.updated_at if row else None,
-                snoozed_until=config.snoozed_until if config.is_snoozed(now) else None,
-                next_run_at=next_run(config, now=now, next_cycle=next_cycle_at, cycle_minutes=cycle_minutes),
-                seconds_since_success=(
-                    max(0.0, (now - row.last_success_time).total_seconds())
-                    if row and row.last_success_time
-                    else None
-                ),
-            )
+        health = TypeHealth(
+            data_type=name,
+            label=registry.get(name).label,
+            status=status,
+            effective_status=graded.status,
+            grade=graded.grade,
+            grade_reason=graded.reason,
+            stale=graded.stale,
+            very_stale=graded.very_stale,
+            state=config.activity(now),
+            needs_attention=config.needs_attention,
+            attention_reason=config.attention_reason,
+            interval_minutes=config.interval_minutes,
+            item_count=row.item_count if row else 0,
+            error_message=row.error_message if row else None,
+            consecutive_failures=row.consecutive_failures if row else 0,
+            last_check_time=row.last_check_time if row and status != HealthStatus.UNKNOWN else None,
+            last_success_time=row.last_success_time if row else None,
+            last_failure_time=row.last_failure_time if row else None,
+            updated_at=row.updated_at if row else None,
+            snoozed_until=config.snoozed_until if config.is_snoozed(now) else None,
+            next_run_at=next_run(config, now=now, next_cycle=next_cycle_at, cycle_minutes=cycle_minutes),
+            seconds_since_success=(
+                max(0.0, (now - row.last_success_time).total_seconds())
+                if row and row.last_success_time
+                else None
+            ),
         )
+        one = describe(
+            config=config,
+            status=status,
+            effective_status=graded.status,
+            stale=graded.stale,
+            very_stale=graded.very_stale,
+            last_success_time=health.last_success_time,
+            error_message=health.error_message,
+            item_count=health.item_count,
+            retry=open_retries.get(name),
+            next_run_at=health.next_run_at,
+            now=now,
+        )
+        health.condition, health.summary, health.next_step, health.tone = (
+            one.condition,
+            one.phrase,
+            one.next_step,
+            one.tone,
+        )
+        types.append(health)
     notes = []
     if cycle_minutes is None:
         notes.append("No sync cycle schedule is installed: run `python manage.py setupschedules`.")
@@ -256,6 +293,8 @@ def get_sync_system_health(*, now: datetime | None = None) -> SystemHealth:
         next_cycle_at=next_cycle_at,
         cycle_minutes=cycle_minutes,
         notes=notes,
+        configs=configs,
+        open_retries=open_items,
     )
 
 

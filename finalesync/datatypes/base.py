@@ -108,7 +108,6 @@ class DataType:
     def finish(self, raw: pa.Table, *, max_examples: int = 5) -> Parsed:
         """Check and clean one raw batch against the model's fields. A row with any bad value (or no key, a
         key too long, a NUL byte) becomes a bad row; the first reason found is its reason."""
-        n = raw.num_rows
         key = _array(raw[KEY])
         too_long = pc.fill_null(pc.greater(pc.utf8_length(key), MAX_KEY_LENGTH), False)
         reasons: list[tuple[pa.Array, Any]] = []  # (mask, reason or function of the raw value)
@@ -289,7 +288,7 @@ class ReportDataType(DataType):
         error = _array(table[ERROR])
         parts = [pc.utf8_trim_whitespace(_array(table[f"c{header.positions[k]}"])) for k in self.key_columns]
         missing = None
-        for k, part in zip(self.key_columns, parts, strict=True):
+        for part in parts:
             absent = pc.equal(part, "")
             missing = absent if missing is None else pc.or_(missing, absent)
         if pc.any(missing).as_py():

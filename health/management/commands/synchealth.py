@@ -1,22 +1,29 @@
-"""python manage.py synchealth [--json] — the system health; exit 0 healthy, 1 degraded, 2 unhealthy."""
+"""python manage.py synchealth [--json] — the system health.
+
+Exit status, as monitors expect: 0 healthy, 1 degraded, 2 unhealthy, 3 unknown (the database cannot be read:
+one line on stderr, `{"status": "unknown", "error": ...}` with --json)."""
 
 from __future__ import annotations
 
 import json
 import sys
 
-from django.core.management.base import BaseCommand
-
+from finalesync import texts
+from finalesync.management.base import DatabaseCommand, database_problem
 from health.system import get_sync_system_health
 
 
-class Command(BaseCommand):
-    help = "Show the health of every data type and the retry queue. Exit 0 healthy, 1 degraded, 2 unhealthy."
+class Command(DatabaseCommand):
+    help = (
+        "Show the health of every data type and the retry queue. "
+        "Exit 0 healthy, 1 degraded, 2 unhealthy, 3 unknown (the database cannot be read)."
+    )
+    unavailable_exit = 3
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="print the /health/ JSON, nothing else")
 
-    def handle(self, *args, json: bool = False, **options):
+    def run(self, *args, json: bool = False, **options):
         health = get_sync_system_health()
         if json:
             self.stdout.write(_dumps(health.as_json()))
@@ -25,35 +32,45 @@ class Command(BaseCommand):
         if health.exit_code:
             sys.exit(health.exit_code)
 
+    def database_unavailable(self, exc, options):
+        problem = database_problem(exc)
+        if options.get("json"):
+            self.stdout.write(_dumps({"status": "unknown", "error": problem}))
+        self.stderr.write(f"finalesync: health unknown: {problem}")
+
     def print_table(self, health):
         from rich.console import Console
         from rich.table import Table
 
-        colours = {"healthy": "green", "degraded": "yellow", "unhealthy": "red", "unknown": "dim"}
-        table = Table(title=f"finalesync: system {health.status}", title_style=colours.get(health.status, ""))
-        for col in ("type", "status", "grade", "stale", "items", "fails", "last success", "note"):
-            table.add_column(col, justify="right" if col in ("items", "fails") else "left")
+        colours = {"ok": "green", "warn": "yellow", "bad": "red", "muted": "dim"}
+        status_colours = {"healthy": "green", "degraded": "yellow", "unhealthy": "red", "unknown": "dim"}
+        table = Table(
+            title=f"finalesync: system {health.status}", title_style=status_colours.get(health.status, "")
+        )
+        for col in ("type", "grade", "items", "last success", "state", "next step"):
+            table.add_column(col, justify="right" if col == "items" else "left")
         for t in health.data_types:
-            status = t.state if t.paused else t.effective_status
             table.add_row(
                 t.data_type,
-                f"[{colours.get(status, 'dim')}]{status}[/]",
                 t.grade,
-                "stale" if t.stale else "",
                 f"{t.item_count:,}",
-                str(t.consecutive_failures),
-                f"{t.last_success_time:%Y-%m-%d %H:%M}" if t.last_success_time else "never",
-                t.grade_reason + (f"\n{(t.error_message or '')[:200]}" if t.error_message else ""),
+                texts.ago(t.last_success_time, health.checked_at),
+                f"[{colours.get(t.tone, '')}]{t.summary}[/]",
+                t.next_step,
             )
-        console = Console(file=self.stdout, width=160)
+        console = Console(file=self.stdout, width=180)
         console.print(table)
         queue = health.retry_queue
         age = health.oldest_pending_retry_age_seconds
         console.print(
             f"Retry queue: {queue['pending']} pending, {queue['processing']} processing, {queue['failed']} failed"
-            + (f" (oldest pending {age / 60:.0f} min)" if age is not None else "")
+            + (f" (oldest pending {texts.duration(age)})" if age is not None else "")
             + f". Failures in 24 h: {health.failures_24h}."
-            + (f" Last cycle: {health.last_cycle_at:%Y-%m-%d %H:%M:%S}." if health.last_cycle_at else "")
+            + (
+                f" Last cycle: {texts.clock(health.last_cycle_at, health.checked_at)}."
+                if health.last_cycle_at
+                else ""
+            )
         )
         for note in health.notes:
             console.print(f"[yellow]{note}[/]")

@@ -3,7 +3,6 @@
 import json
 
 from finalesync.management.base import DatabaseCommand
-
 from retries.cleanup import run_cleanup
 
 
