@@ -78,6 +78,8 @@ class DataType:
     source_kind: ClassVar[str] = "report"
     # Trim surrounding whitespace from text values.
     trim_text: ClassVar[bool] = True
+    # Where the type goes in lists (dashboard cards, commands): lower first.
+    position: ClassVar[int] = 100
 
     @property
     def fields(self) -> tuple[str, ...]:

@@ -151,6 +151,7 @@ class PurchaseOrders(DataType):
     label = "Purchase orders"
     model = PurchaseOrder
     default_interval_minutes = 15
+    position = 40
     description = "Purchase orders and their lines (REST order collection)."
     source_kind = "api"
     # Order texts are kept exactly as Finale sent them (report cells are trimmed).
