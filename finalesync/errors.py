@@ -242,3 +242,14 @@ def for_status(status: int) -> type[FinaleError]:
     if 500 <= status <= 599:
         return ServerError
     return {401: AuthError, 402: AuthError, 403: PermissionDenied, 404: NotFound}.get(status, BadRequest)
+
+
+def advice_for(code: str) -> str:
+    """What a person should do about a failure with error `code` (its typed error's advice)."""
+    pending = [FinaleError]
+    while pending:
+        kind = pending.pop()
+        if kind.code == code:
+            return kind.advice
+        pending.extend(kind.__subclasses__())
+    return FinaleError.advice

@@ -163,10 +163,10 @@ class PurchaseOrders(DataType):
     def open(self, *, client, report_url: str = "") -> Iterator[Source]:
         yield OrdersSource(self, client.order_collection())
 
-    def read(self, collection) -> Iterator[Parsed]:
+    def read(self, collection, *, max_examples: int = 5) -> Iterator[Parsed]:
         """Parse a decoded order collection (tests, the golden fixtures)."""
         for raw in OrdersSource(self, collection).batches():
-            yield self.finish(raw)
+            yield self.finish(raw, max_examples=max_examples)
 
     def order_values(self, order: dict) -> tuple:
         """One order's field values, in field order (raises RowError for an order that cannot be read)."""
