@@ -274,3 +274,18 @@ def test_a_gzip_bomb_is_refused_with_bounded_memory(synced, data_type, transacti
     print(f"{data_type} gzip bomb: {result['outcome']} ({result['error'][:80]}), peak {peak_mb:.0f} MB")
     assert result["outcome"] in ("failed", "rolled_back") and result["recoverable"] is False
     assert peak_mb < 300
+
+
+def test_repeated_keys_keep_the_first_good_row_and_a_bad_row_never_shadows_a_good_one(finale):
+    filler = "".join(f"F{i:03d},filler,{i}\r\n" for i in range(100))
+    first = f"SKU,Name,Units in stock\r\n{filler}A,a,1\r\nB,b,1\r\nC,c,1\r\n".encode()
+    again = f"SKU,Name,Units in stock\r\n{filler}A,a,2\r\nA,a,3\r\nB,b,lots\r\nB,b,4\r\nC,c,x\r\nC,c,y\r\n".encode()
+    sync_data_type(data_type="inventory", force=True, client_factory=lambda: BodyClient(first, verified=True))
+    result = sync_data_type(
+        data_type="inventory", force=True, client_factory=lambda: BodyClient(again, verified=True)
+    )
+    assert result.outcome == "success" and result.bad_rows == 4  # A's repeat, B's bad row, C's two bad rows
+    stock = dict(registry.get("inventory").model.objects.filter(sku__in="ABC").values_list("sku", "on_hand"))
+    assert {k: int(v) for k, v in stock.items()} == {"A": 2, "B": 4, "C": 1}  # C kept: both its rows were bad
+    examples = SyncRun.objects.get(pk=result.run_id).details["bad_examples"]
+    assert {"line": None, "reason": "duplicate key (first row kept)", "key": "A"} in examples
