@@ -325,7 +325,7 @@ def restore_now(*, run_id: int, actor: Actor, reason: str = "", pause_type: bool
             paused=True, updated_at=timezone.now()
         )
     result = restore(data_type=preview.data_type, seq=preview.seq, user=actor.name, reason=reason)
-    outcome = {"success": Outcome.SUCCESS, "skipped": Outcome.REFUSED}.get(
+    outcome = {SyncRun.Outcome.SUCCESS: Outcome.SUCCESS, SyncRun.Outcome.SKIPPED: Outcome.REFUSED}.get(
         str(result.outcome), Outcome.FAILED
     )
     message = (

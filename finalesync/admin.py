@@ -383,11 +383,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="duration", ordering="duration_ms")
     def duration(self, obj):
-        return (
-            texts.duration(obj.duration_ms / 1000)
-            if obj.duration_ms >= 120_000
-            else f"{obj.duration_ms / 1000:.1f} s"
-        )
+        return texts.duration(obj.duration_ms / 1000)
 
     @admin.display(description="history")
     def links(self, obj):
@@ -454,7 +450,7 @@ class AuditLogAdmin(ReadOnlyAdmin):
 
     @admin.display(description="message")
     def short_message(self, obj):
-        return obj.message if len(obj.message) <= 120 else obj.message[:119] + "…"
+        return texts.shorten(obj.message, 120)
 
 
 # --- the mirrored Finale tables: one read-only admin per registered data type --------------------------------

@@ -154,7 +154,12 @@ class Command(DatabaseCommand):
         table = Table(title="finalesync: sync results")
         for col in ("type", "outcome", "items", "created", "updated", "deleted", "unchanged", "ms", "note"):
             table.add_column(col, justify="right" if col not in ("type", "outcome", "note") else "left")
-        colours = {"success": "green", "skipped": "dim", "rolled_back": "yellow", "failed": "red"}
+        colours = {
+            SyncRun.Outcome.SUCCESS: "green",
+            SyncRun.Outcome.SKIPPED: "dim",
+            SyncRun.Outcome.ROLLED_BACK: "yellow",
+            SyncRun.Outcome.FAILED: "red",
+        }
         for r in results:
             note = r.error or r.skip_reason or ""
             advice = r.as_json()["advice"]
@@ -178,7 +183,10 @@ def audit_runs(results, *, user: str, confirm: bool) -> None:
     """A person ran this command on purpose: record each type's outcome in the audit log."""
     actor = audit.Actor.named(user)
     for r in results:
-        outcome = {"success": "success", "skipped": "refused"}.get(str(r.outcome), "failed")
+        outcome = {
+            SyncRun.Outcome.SUCCESS: AuditLog.Outcome.SUCCESS,
+            SyncRun.Outcome.SKIPPED: AuditLog.Outcome.REFUSED,
+        }.get(r.outcome, AuditLog.Outcome.FAILED)
         audit.record(
             actor=actor,
             action=AuditLog.Action.CONFIRM_SYNC if confirm else AuditLog.Action.SYNC_NOW,
