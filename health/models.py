@@ -119,3 +119,26 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.event} {self.data_type} → {self.channel.name} ({self.status})"
+
+
+# --- history --------------------------------------------------------------------------------------------------
+class HealthChange(models.Model):
+    """One change of a type's stored health status (`sync_connection_health.status`), kept so the analytics
+    page can say how long each type was healthy, degraded or unhealthy instead of guessing.
+
+    Written by health/history.py whenever recording leaves a status that differs from the last one kept.
+    The first row of a type that existed before the history began was seeded from its status then, at its
+    `last_check_time`, with `previous` blank: time before a type's first row counts as not recorded."""
+
+    data_type = models.CharField(max_length=50)
+    at = models.DateTimeField()
+    status = models.CharField(max_length=20, choices=HealthStatus.choices)
+    previous = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        db_table = "sync_health_changes"
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["data_type", "at"], name="healthchange_type_at")]
+
+    def __str__(self):
+        return f"{self.data_type}: {self.previous or '…'} → {self.status} @ {self.at:%Y-%m-%d %H:%M}"

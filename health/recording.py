@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 
+from . import history
 from .models import ConnectionHealth, HealthStatus
 
 # The third consecutive recoverable failure turns a degraded type unhealthy.
@@ -35,6 +36,7 @@ def record_success(*, data_type: str, item_count: int, now) -> None:
         consecutive_failures=0,
         updated_at=now,
     )
+    history.note_status(data_type=data_type, now=now)
 
 
 def record_failure(*, data_type: str, error_message: str, recoverable: bool, now) -> None:
@@ -56,3 +58,4 @@ def record_failure(*, data_type: str, error_message: str, recoverable: bool, now
         consecutive_failures=F("consecutive_failures") + 1,
         updated_at=now,
     )
+    history.note_status(data_type=data_type, now=now)
