@@ -142,3 +142,26 @@ class HealthChange(models.Model):
 
     def __str__(self):
         return f"{self.data_type}: {self.previous or '…'} → {self.status} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class AnalyticsDay(models.Model):
+    """The analytics figures of one closed local day, for every type, summarised once from the raw tables
+    (health/daily.py), so the analytics page reads one row per day instead of scanning the day's runs and
+    failure logs again. Kept per time zone: the days' boundaries depend on it."""
+
+    day = models.DateField()
+    time_zone = models.CharField(max_length=64)
+    figures = models.JSONField()
+    # The outages that ended that day (compact rows), apart: the Prometheus histogram reads only these.
+    outages = models.JSONField(default=list)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "sync_analytics_days"
+        ordering = ["-day"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "time_zone"], name="analyticsday_unique_day_zone")
+        ]
+
+    def __str__(self):
+        return f"analytics of {self.day} ({self.time_zone})"
