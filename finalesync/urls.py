@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.staticfiles.views import serve
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from health import views
 
@@ -17,6 +17,8 @@ urlpatterns = [
     path("retries/<int:item_id>/cancel/", views.cancel_retry, name="cancel-retry"),
     path("retries/<int:item_id>/requeue/", views.requeue_retry, name="requeue-retry"),
     path("backups/<int:backup_id>/restore/", views.restore_backup, name="restore-backup"),
+    # Retry analytics: /analytics/, /analytics.json, /analytics/<table>.csv (health/analytics_urls.py).
+    path("", include("health.analytics_urls")),
     path("admin/", admin.site.urls),
     # The dashboard's and the admin's CSS and JS, served by Django itself so `runserver` and a plain
     # gunicorn work with DEBUG off. A site with a front proxy serves STATIC_ROOT (collectstatic) instead.
