@@ -265,3 +265,163 @@ def seed_history():
         resolution="not recoverable (auth): needs a person",
     )
     retry_item("inventory", at(1, 9), "completed", completed=at(1, 9, 10))  # long before the window
+
+
+# --- a simulated month, for the README's screenshot ----------------------------------------------------------
+INTERVALS = {"inventory": 15, "vendors": 60, "boms": 60, "purchase_orders": 15}
+RECOVERABLE = [
+    ("server_error", "Finale failed serving the {label} report (HTTP 503)"),
+    ("server_error", "Finale failed serving the {label} report (HTTP 502)"),
+    ("timeout", "Finale did not send any of the {label} report for {n} s (read timeout)"),
+    ("rate_limited", "Finale asked us to slow down (HTTP 429); Retry-After {n} s"),
+    ("network", "Could not connect to Finale: connection reset by peer"),
+]
+NEEDS_PERSON = [
+    ("auth", "Finale rejected the API key/secret for the {label} report (HTTP 401)"),
+    ("empty_data", "Finale returned no {label} rows (header only or nothing usable)"),
+]
+
+
+def simulate_month(*, now=NOW, days=30, seed=11):
+    """Runs on each type's schedule for `days` days before `now`, with outages now and then: most heal by
+    themselves or by a retry (attempts 5, 10 and 20 min apart), some need a person. Failure logs, retries,
+    the health history and a pause follow from them, as the engine and recording.py would write them."""
+    import random
+
+    rng = random.Random(seed)
+    ensure_configs()
+    runs, logs, changes, items = [], [], [], []
+    start = now - timedelta(days=days)
+    for name, minutes in INTERVALS.items():
+        label = name.replace("_", " ")
+        ConnectionHealth.objects.update_or_create(data_type=name, defaults={"status": "healthy"})
+        changes.append(HealthChange(data_type=name, at=start, status="healthy", previous=""))
+        moment, status = start, "healthy"
+        while moment < now:
+            if rng.random() > (0.012 if minutes == 60 else 0.004):
+                runs.append(_sim_run(name, moment, "success", rng, trigger="schedule"))
+                moment += timedelta(minutes=minutes)
+                continue
+            # an outage
+            person = rng.random() < 0.18
+            code, text = rng.choice(NEEDS_PERSON if person else RECOVERABLE)
+            wait = rng.choice([60, 120, 300])
+            message = text.format(label=label, n=wait if code == "rate_limited" else rng.choice([90, 120]))
+            failures = [(moment, "schedule", "system")]
+            item_id = len(items) + 1
+            if person:
+                healed, how = moment + timedelta(minutes=rng.choice([45, 90, 150, 240])), "manual"
+            elif rng.random() < 0.12:  # someone pressed "Sync now" before the first retry
+                healed, how = moment + timedelta(minutes=3), "manual"
+                items.append(
+                    RetryItem(
+                        data_type=name,
+                        status="completed",
+                        next_retry_at=moment,
+                        error_code=code,
+                        last_error_message=message,
+                        resolution="superseded by a manual sync",
+                        created_at=moment + timedelta(seconds=30),
+                        updated_at=healed,
+                        completed_at=healed,
+                    )
+                )
+            else:
+                heal_on = rng.choice([1, 1, 1, 2, 2, 3, 0])  # 0: the retries run out
+                retry_at = moment
+                for attempt, gap in enumerate((5, 10, 20), start=1):
+                    retry_at += timedelta(minutes=max(gap, wait / 60 if code == "rate_limited" else 0))
+                    if attempt == heal_on:
+                        healed, how = retry_at, "retry"
+                        break
+                    failures.append((retry_at, "retry", f"retry #{item_id}"))
+                else:
+                    healed = moment + timedelta(minutes=minutes * rng.choice([2, 3]))
+                    how = "schedule"
+                items.append(
+                    RetryItem(
+                        data_type=name,
+                        status="completed" if how == "retry" else "failed",
+                        retry_count=len(failures) - 1,
+                        next_retry_at=moment,
+                        error_code=code,
+                        last_error_message=message,
+                        created_at=moment + timedelta(seconds=30),
+                        updated_at=healed,
+                        completed_at=healed if how == "retry" else failures[-1][0] + timedelta(seconds=30),
+                    )
+                )
+            for i, (when, trigger, by) in enumerate(failures):
+                if when >= now:
+                    break
+                outcome = "rolled_back" if code == "empty_data" else "failed"
+                runs.append(
+                    _sim_run(name, when, outcome, rng, trigger=trigger, by=by, code=code, error=message)
+                )
+                logs.append(
+                    FailureLog(
+                        data_type=name,
+                        error_message=message,
+                        error_code=code,
+                        error_details={"retry_after": wait} if code == "rate_limited" else {},
+                        recoverable=not person,
+                        trigger=trigger,
+                        rolled_back=outcome == "rolled_back",
+                        created_at=when + timedelta(seconds=RUN_SECONDS),
+                    )
+                )
+                new = "unhealthy" if person or i >= 2 else "degraded"
+                if new != status:
+                    changes.append(
+                        HealthChange(
+                            data_type=name,
+                            at=when + timedelta(seconds=RUN_SECONDS),
+                            status=new,
+                            previous=status,
+                        )
+                    )
+                    status = new
+            if healed < now:
+                by = f"retry #{item_id}" if how == "retry" else ("ops" if how == "manual" else "system")
+                runs.append(_sim_run(name, healed, "success", rng, trigger=how, by=by))
+                changes.append(
+                    HealthChange(
+                        data_type=name,
+                        at=healed + timedelta(seconds=RUN_SECONDS),
+                        status="healthy",
+                        previous=status,
+                    )
+                )
+                status = "healthy"
+            moment = max(healed, moment) + timedelta(minutes=minutes)
+    SyncRun.objects.bulk_create(runs, batch_size=2000)
+    FailureLog.objects.bulk_create(logs, batch_size=2000)
+    HealthChange.objects.bulk_create(changes, batch_size=2000)
+    RetryItem.objects.bulk_create(items, batch_size=2000)
+    ops = Actor(name="ops", source=AuditLog.Source.DASHBOARD)
+    with time_machine.travel(now - timedelta(days=9, hours=3), tick=False):
+        actions.pause(data_type="purchase_orders", actor=ops, reason="Finale maintenance")
+    with time_machine.travel(now - timedelta(days=8, hours=1), tick=False):
+        actions.resume(data_type="purchase_orders", actor=ops)
+    with time_machine.travel(now - timedelta(days=3, hours=6), tick=False):
+        actions.snooze(data_type="boms", actor=ops, hours=12)
+
+
+def _sim_run(name, started, outcome, rng, *, trigger, by="system", code="", error=""):
+    base = {"inventory": 6000, "vendors": 900, "boms": 1500, "purchase_orders": 2500}[name]
+    ms = int(base * rng.lognormvariate(0, 0.35)) if outcome != "skipped" else 0
+    return SyncRun(
+        data_type=name,
+        trigger=trigger,
+        triggered_by=by,
+        started_at=started,
+        finished_at=started + timedelta(seconds=RUN_SECONDS),
+        outcome=outcome,
+        error_code=code,
+        error=error,
+        duration_ms=ms,
+        item_count=0,
+        created=rng.randint(0, 3) if outcome == "success" else 0,
+        updated=rng.randint(0, 40) if outcome == "success" else 0,
+        deleted=rng.randint(0, 2) if outcome == "success" else 0,
+    )
