@@ -35,6 +35,7 @@ from .daily import (
     RUN_OUTCOMES,
     SELF,
     STATES,
+    TTR_BUCKETS,
     Outage,
     Window,
 )
@@ -44,8 +45,6 @@ WINDOWS = (7, 14, 30, 90)
 DEFAULT_DAYS = 30
 TOP_MESSAGES = 15
 OUTAGES_SHOWN = 100
-# Time-to-recovery buckets (seconds) of the page's chart and of the Prometheus histogram.
-TTR_BUCKETS = (300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 3 * 86400)
 
 
 def nearest_rank(sorted_values: list, p: int):
@@ -655,21 +654,20 @@ def analytics_report(*, days: int = DEFAULT_DAYS, data_type: str | None = None, 
 def time_to_recovery_histogram(*, now=None) -> HistogramMetricFamily:
     """`finalesync_time_to_recovery_seconds{data_type}`: how long the outages that ended within the last
     CLEANUP_SYNC_RUN_DAYS days (the sync runs kept) lasted. Read at each scrape from the same days as the
-    analytics page; like the run-duration histogram it drops what falls out of that span."""
+    analytics page (their per-day bucket counts); like the run-duration histogram it drops what falls out
+    of that span, which Prometheus sees as a counter reset."""
     window = daily.make_window(days=max(1, settings.CLEANUP_SYNC_RUN_DAYS), now=now)
-    durations = defaultdict(list)
-    for o in daily.window_outages(window):
-        if o.ended_at is not None:
-            durations[o.data_type].append(o.seconds)
     family = HistogramMetricFamily(
         "finalesync_time_to_recovery_seconds",
         "Time from a type's first failed sync to its next successful run, over the outages that ended "
         "within the sync runs kept.",
         labels=["data_type"],
     )
-    for name in window.types:
-        values = durations[name]
-        buckets = [(str(float(b)), sum(1 for d in values if d <= b)) for b in TTR_BUCKETS]
-        buckets.append(("+Inf", len(values)))
-        family.add_metric([name], buckets, sum_value=sum(values))
+    for name, counts in daily.recovery_buckets(window).items():
+        cumulative, buckets = 0, []
+        for bound, n in zip(TTR_BUCKETS, counts, strict=False):
+            cumulative += n
+            buckets.append((str(float(bound)), cumulative))
+        buckets.append(("+Inf", sum(counts[:-1])))
+        family.add_metric([name], buckets, sum_value=counts[-1])
     return family

@@ -6,12 +6,11 @@ rows changed, retries queued / succeeded (by attempt) / exhausted / cancelled, a
 day. `compute_days` reads them for any run of days in a fixed number of queries, each bounded by an index on
 its time column and grouped per day in SQL.
 
-A local day is closed once it has ended and none of its runs is still running (or, for a run stuck as running
-by a dead worker, GRACE after its end). The first
-window that covers a closed day stores its figures as an AnalyticsDay row; later views read that row instead
-of the day's runs and logs. So a page reads its closed days in one query and only the open tail (today) from
-the raw tables, whatever the table sizes. Stored days are not recomputed: rows written afterwards with older
-timestamps, or removed by cleanup, do not change them.
+A local day is closed once it has ended and none of its runs is still running (or GRACE after its end, for a
+run left "running" by a dead worker). The first window that covers a closed day stores its figures as an
+AnalyticsDay row; later views read that row instead of the day's runs and logs. So a page reads its closed
+days in one query and only the open tail (today) from the raw tables, whatever the table sizes. Stored days
+are not recomputed: rows written afterwards with older timestamps, or removed by cleanup, do not change them.
 
 Sources: the health history (HealthChange), the audit log's pause / resume / snooze entries and the admin's
 "paused" / "enabled" / "snoozed_until" changes, sync runs, failure logs and the retry queue.
@@ -21,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -42,7 +41,8 @@ from retries.models import FailureLog, RetryItem, RetryStatus
 
 from .models import AnalyticsDay, HealthChange, HealthStatus
 
-# A day is summarised for good this long after it ends: longer than any sync may run (Q_TIMEOUT, 25 min).
+# A day with a run still marked running (its worker may have died) is summarised anyway this long after it
+# ends: longer than any sync may run (Q_TIMEOUT, 25 min).
 GRACE = timedelta(hours=1)
 # Stored days older than this are removed when new ones are stored (the longest window is 90 days).
 KEEP_DAYS = 180
@@ -68,6 +68,8 @@ SELF, RETRY, PERSON, OPEN = "self", "retry", "person", "open"
 ENDINGS = (SELF, RETRY, PERSON, OPEN)
 ENDING_LABELS = {SELF: "by itself", RETRY: "by a retry", PERSON: "by a person", OPEN: "still open"}
 ATTEMPT_COLUMNS = ("1", "2", "3", "4+")
+# Time-to-recovery buckets (seconds, upper bounds) of the page's chart and of the Prometheus histogram.
+TTR_BUCKETS = (300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 3 * 86400)
 
 
 def recoverable_codes() -> frozenset[str]:
@@ -118,7 +120,7 @@ class Window:
         return Q(**{f"{field_name}__gte": self.start, f"{field_name}__lt": self.end})
 
     def closed_days(self) -> int:
-        """How many days at the start of the window are over, GRACE included."""
+        """How many days at the start of the window ended GRACE ago or more."""
         return sum(1 for b in self.bounds[1:] if b + GRACE <= self.end)
 
     def part(self, first: int, last: int, *, types: tuple[str, ...] | None = None) -> Window:
@@ -644,7 +646,7 @@ def compute_days(window: Window, *, with_open: bool) -> tuple[list[dict], list[O
     for d, figures in enumerate(run_days(window)):
         days[d].update(figures)
     for figures in days:
-        figures["outages"] = []
+        figures["outages"], figures["recovery"] = [], {}
     still_open = []
     for outage in outages:
         if outage.ended_at is None:
@@ -653,27 +655,36 @@ def compute_days(window: Window, *, with_open: bool) -> tuple[list[dict], list[O
         d = window.day_index(outage.ended_at)
         if 0 <= d < window.days and outage.ended_at < window.end:
             days[d]["outages"].append(outage.as_row())
+            # Per type: outages per time-to-recovery bucket (the last one above every bound), then the sum.
+            buckets = days[d]["recovery"].setdefault(outage.data_type, [0] * (len(TTR_BUCKETS) + 2))
+            buckets[bisect_left(TTR_BUCKETS, outage.seconds)] += 1
+            buckets[-1] += outage.seconds
     # Through JSON, so what is computed now reads exactly as what was stored (string keys, lists).
     days = json.loads(json.dumps(days))
     return days, still_open if with_open else []
 
 
-def closed_figures(window: Window, *, outages_only: bool = False) -> list[dict]:
+COLUMNS = ("figures", "outages", "recovery")
+
+
+def closed_figures(window: Window, *, columns: tuple[str, ...] = COLUMNS) -> list[dict]:
     """The figures of the window's closed days (for every type), from AnalyticsDay; the ones not stored yet
     are computed from the raw tables, in one pass over the span that holds them, and stored.
 
     A day is closed GRACE after it ends, or as soon as it has ended and none of its runs is still running
-    (one query, asked only until the day is stored). `outages_only` reads just the stored outages."""
+    (one query, asked only until the day is stored). `columns` picks what is read of the stored days:
+    `figures` (merged into each day's dict), `outages` and `recovery` (under those keys)."""
     closed = window.closed_days()
     ended = sum(1 for b in window.bounds[1:] if b <= window.end)
     if ended == 0:
         return []
     zone = timezone.get_current_timezone_name()
-    fields = ("day", "outages") if outages_only else ("day", "outages", "figures")
-    rows = AnalyticsDay.objects.filter(
+    stored = {}
+    for row in AnalyticsDay.objects.filter(
         time_zone=zone, day__gte=window.day_list[0], day__lte=window.day_list[ended - 1]
-    ).values_list(*fields)
-    stored = {row[0]: {**(row[2] if len(row) > 2 else {}), "outages": row[1]} for row in rows}
+    ).values("day", *columns):
+        day = row.pop("day")
+        stored[day] = {**row.pop("figures", {}), **row}
     if closed < ended:
         day = window.day_list[closed]
         in_flight = SyncRun.objects.filter(
@@ -693,8 +704,11 @@ def closed_figures(window: Window, *, outages_only: bool = False) -> list[dict]:
                 AnalyticsDay(
                     day=days[i],
                     time_zone=zone,
-                    figures={k: v for k, v in computed[i - first].items() if k != "outages"},
+                    figures={
+                        k: v for k, v in computed[i - first].items() if k not in ("outages", "recovery")
+                    },
                     outages=computed[i - first]["outages"],
+                    recovery=computed[i - first]["recovery"],
                 )
                 for i in missing
             ],
@@ -715,13 +729,20 @@ def window_figures(window: Window) -> tuple[list[dict], list[Outage]]:
     return closed + tail, still_open
 
 
-def window_outages(window: Window) -> list[Outage]:
-    """Only the outages of `window` (for the Prometheus histogram): the stored closed days, and the open tail's
-    outages read live (two queries) instead of all its figures."""
-    closed = closed_figures(window, outages_only=True)
-    types = set(window.types)
-    outages = [Outage.from_row(row) for d in closed for row in d.get("outages", []) if row[0] in types]
+def recovery_buckets(window: Window) -> dict[str, list]:
+    """Per type, the outages that ended in `window` per time-to-recovery bucket, then their summed seconds
+    (for the Prometheus histogram): the stored days' small per-day sums (one query) and the open tail's
+    outages read live (two queries), without reading every outage of the window."""
+    closed = closed_figures(window, columns=("recovery",))
+    total = {name: [0] * (len(TTR_BUCKETS) + 2) for name in window.types}
+    for figures in closed:
+        for name, buckets in figures.get("recovery", {}).items():
+            if name in total:
+                total[name] = [a + b for a, b in zip(total[name], buckets, strict=True)]
     if len(closed) < window.days:
         tail, _ = outages_of(window.part(len(closed), window.days))
-        outages += tail
-    return outages
+        for outage in tail:
+            if outage.ended_at is not None and outage.data_type in total:
+                total[outage.data_type][bisect_left(TTR_BUCKETS, outage.seconds)] += 1
+                total[outage.data_type][-1] += outage.seconds
+    return total

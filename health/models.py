@@ -152,8 +152,10 @@ class AnalyticsDay(models.Model):
     day = models.DateField()
     time_zone = models.CharField(max_length=64)
     figures = models.JSONField()
-    # The outages that ended that day (compact rows), apart: the Prometheus histogram reads only these.
+    # The outages that ended that day (compact rows), and per type how many fell in each time-to-recovery
+    # bucket: apart from the rest, so the Prometheus histogram reads only these small sums.
     outages = models.JSONField(default=list)
+    recovery = models.JSONField(default=dict)
     computed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -335,7 +335,7 @@ def test_closed_days_are_stored_once_and_read_back_the_same(week):
     window = daily.make_window(days=7, now=NOW)
     live, still_open = daily.compute_days(window, with_open=True)
     stored = [AnalyticsDay.objects.get(day=d) for d in window.day_list[:6]]
-    assert [{**s.figures, "outages": s.outages} for s in stored] == live[:6]
+    assert [{**s.figures, "outages": s.outages, "recovery": s.recovery} for s in stored] == live[:6]
     assert [o.first_run_id for o in still_open] == [week.outages[0].first_run_id]
 
 

@@ -23,6 +23,7 @@ class Migration(migrations.Migration):
                 ("time_zone", models.CharField(max_length=64)),
                 ("figures", models.JSONField()),
                 ("outages", models.JSONField(default=list)),
+                ("recovery", models.JSONField(default=dict)),
                 ("computed_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
