@@ -24,9 +24,17 @@ from django.views.decorators.http import require_GET
 from finalesync.datatypes import registry
 
 from . import analytics, analytics_chart
-from .analytics import TTR_BUCKETS, AnalyticsReport
+from .analytics import AnalyticsReport
 from .chart import type_colours
-from .daily import ATTEMPT_COLUMNS, ENDING_LABELS, ENDINGS, RECOVERABLE_CODES, RUN_OUTCOMES, STATES
+from .daily import (
+    ATTEMPT_COLUMNS,
+    ENDING_LABELS,
+    ENDINGS,
+    RECOVERABLE_CODES,
+    RUN_OUTCOMES,
+    STATES,
+    TTR_BUCKETS,
+)
 from .dashboard import shorten
 
 
@@ -62,7 +70,12 @@ def may_read(request) -> bool:
         return True
     token = getattr(settings, "METRICS_TOKEN", "") or ""
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
+    # Bytes: compare_digest refuses str with non-ASCII characters, which a caller may well send.
+    return (
+        bool(token)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), token.encode())
+    )
 
 
 def _guarded(request):
@@ -87,23 +100,30 @@ def analytics_json(request):
 @never_cache
 @require_GET
 def analytics_csv(request, table: str):
+    report, error = _guarded(request)
+    if error:
+        return error
     if table not in AnalyticsReport.TABLES:
         return JsonResponse(
             {"error": f"no table {table!r}; tables: {', '.join(AnalyticsReport.TABLES)}"}, status=404
         )
-    report, error = _guarded(request)
-    if error:
-        return error
     header, rows = report.table(table)
     out = StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([_cell(value) for value in row] for row in rows)
     w = report.window
     name = f"finalesync-{table}-{w.days}d{'-' + w.data_type if w.data_type else ''}-{w.end:%Y%m%d}.csv"
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+def _cell(value):
+    """A CSV value that a spreadsheet will not run as a formula: error messages come from Finale."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 @never_cache

@@ -434,6 +434,7 @@ def test_json_with_the_metrics_token(client, settings):
             client.get("/analytics.json", HTTP_AUTHORIZATION="Basic s3cret-token-for-tests").status_code
             == 403
         )
+        assert client.get("/analytics.json", HTTP_AUTHORIZATION="Bearer s3cret-tökén").status_code == 403
     settings.METRICS_TOKEN = ""
     assert client.get("/analytics.json", HTTP_AUTHORIZATION="Bearer ").status_code == 403
 
@@ -562,3 +563,11 @@ def test_stored_days_are_pruned(week):
     )
     analytics_report(days=7, now=NOW + timedelta(days=1)).as_json()
     assert not AnalyticsDay.objects.filter(pk=old.pk).exists()
+
+
+def test_csv_cells_never_start_a_formula(staff):
+    seed_history()
+    run("boms", at(20, 8), "failed", code="bad_request", log='=HYPERLINK("http://evil.test","x")')
+    with time_machine.travel(NOW, tick=False):
+        rows = _csv(staff.get("/analytics/messages.csv?days=7&type=boms"))
+    assert ['\'=HYPERLINK("http://evil.test","x")', "bad_request", "1", "boms:1"] in [r[:4] for r in rows]
