@@ -571,3 +571,14 @@ def test_csv_cells_never_start_a_formula(staff):
     with time_machine.travel(NOW, tick=False):
         rows = _csv(staff.get("/analytics/messages.csv?days=7&type=boms"))
     assert ['\'=HYPERLINK("http://evil.test","x")', "bad_request", "1", "boms:1"] in [r[:4] for r in rows]
+
+
+def test_an_empty_database_reads_well(staff):
+    body = staff.get("/analytics/").content.decode()
+    assert "No outage in this window" in body
+    assert "No failures in this window" in body
+    assert "Finale did not ask us to wait" in body
+    data = staff.get("/analytics.json").json()
+    assert data["recovery"][-1]["outages"] == 0 and data["recovery"][-1]["median_seconds"] is None
+    assert data["availability"][0]["recorded_since"] is None
+    assert all(a["seconds"]["unknown"] > 0 and a["seconds"]["healthy"] == 0 for a in data["availability"])
