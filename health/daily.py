@@ -376,7 +376,9 @@ def _failed_runs():
     return SyncRun.objects.filter(outcome__in=FAILED_OUTCOMES).exclude(trigger=SyncRun.Trigger.RESTORE)
 
 
-def outages_of(window: Window) -> tuple[list[Outage], list[tuple[str, datetime, int]]]:
+def outages_of(
+    window: Window, *, lookback: timedelta = ATTEMPT_LOOKBACK
+) -> tuple[list[Outage], list[tuple[str, datetime, int]]]:
     """The outages that overlap `window` (ended in it or still open at its end), and the successful retry
     runs in it as (type, finished, attempt).
 
@@ -384,8 +386,8 @@ def outages_of(window: Window) -> tuple[list[Outage], list[tuple[str, datetime, 
     after the last success before it). The second numbers the runs since then with window functions and
     returns only where something changes: the first and last run of each type, each switch between failing
     and succeeding, and each successful retry with its attempt number (its place among the runs of the same
-    retry item)."""
-    types, read_from = window.types, window.start - ATTEMPT_LOOKBACK
+    retry item; `lookback` is how long before the window runs are read for that number)."""
+    types, read_from = window.types, window.start - lookback
     last_success = (
         SyncRun.objects.filter(data_type=OuterRef("data_type"), outcome=SUCCESS, started_at__lt=read_from)
         .order_by("-started_at", "-id")
@@ -740,7 +742,8 @@ def recovery_buckets(window: Window) -> dict[str, list]:
             if name in total:
                 total[name] = [a + b for a, b in zip(total[name], buckets, strict=True)]
     if len(closed) < window.days:
-        tail, _ = outages_of(window.part(len(closed), window.days))
+        # No look-back: the attempt numbers it is for are not part of the histogram.
+        tail, _ = outages_of(window.part(len(closed), window.days), lookback=timedelta(0))
         for outage in tail:
             if outage.ended_at is not None and outage.data_type in total:
                 total[outage.data_type][bisect_left(TTR_BUCKETS, outage.seconds)] += 1
