@@ -29,6 +29,8 @@ SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 # The dashboard's public URL: alert links point at it, and an https:// URL switches on the HTTPS settings below.
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# Bearer token for machine readers of /metrics and /analytics.json (empty: staff sessions only).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Secrets at rest ------------------------------------------------------------------------------------------
 # One Fernet key, or several separated by commas: the first encrypts, all decrypt (rotation: see README).

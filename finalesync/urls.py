@@ -3,6 +3,8 @@ from django.contrib.staticfiles.views import serve
 from django.urls import include, path, re_path
 
 urlpatterns = [
+    # Retry analytics: /analytics/, /analytics.json, /analytics/<table>.csv (health/analytics_urls.py).
+    path("", include("health.analytics_urls")),
     path("admin/", admin.site.urls),
     # The dashboard, /health/ and /metrics (the health app sits on top of the engine: included by name).
     path("", include("health.urls")),

@@ -16,7 +16,7 @@ from finalesync.models import AuditLog, DataTypeConfig
 
 from . import actions as health_actions
 from .grading import assess
-from .models import AlertChannel, AlertState, ConnectionHealth, Notification
+from .models import AlertChannel, AlertState, AnalyticsDay, ConnectionHealth, HealthChange, Notification
 from .system import get_sync_system_health
 
 
@@ -152,3 +152,30 @@ class NotificationAdmin(ReadOnlyAdmin):
     search_fields = ["subject", "body", "last_error", "data_type"]
     list_select_related = ["channel"]
     exclude = ["html"]
+
+
+# --- retry analytics ------------------------------------------------------------------------------------------
+@admin.register(HealthChange)
+class HealthChangeAdmin(ReadOnlyAdmin):
+    """Each change of a type's stored status (written by health/status_history.py): the analytics' availability."""
+
+    list_display = ["at", "data_type", "previous", "status"]
+    list_filter = ["data_type", "status", "at"]
+    date_hierarchy = "at"
+
+
+@admin.register(AnalyticsDay)
+class AnalyticsDayAdmin(ReadOnlyAdmin):
+    """The analytics page's stored days. Deleting one makes the next view summarise it again from the
+    tables (as far as they still hold its rows)."""
+
+    list_display = ["day", "time_zone", "outages_ended", "computed_at"]
+    list_filter = ["time_zone"]
+    fields = ["day", "time_zone", "computed_at"]  # the figures themselves are for the page, not for reading
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.has_perm("health.delete_analyticsday")
+
+    @admin.display(description="outages ended")
+    def outages_ended(self, obj):
+        return len(obj.outages or [])

@@ -15,6 +15,7 @@ from finalesync.datatypes import registry
 from finalesync.models import SyncRun
 from retries.models import RetryItem, RetryStatus
 
+from .analytics import time_to_recovery_histogram
 from .grading import Grade
 from .models import HealthStatus
 from .system import SystemHealth
@@ -118,6 +119,8 @@ class SyncCollector:
                 value=health.last_cycle_at.timestamp(),
             )
         yield from _run_metrics()
+        # Retry analytics (health/analytics.py): time to recovery per type, over the sync runs kept.
+        yield time_to_recovery_histogram()
 
 
 def _state_set(name, doc, rows, states, *, labels, state_label="status"):

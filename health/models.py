@@ -120,3 +120,51 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.event} {self.data_type} → {self.channel.name} ({self.status})"
+
+
+# --- history --------------------------------------------------------------------------------------------------
+class HealthChange(models.Model):
+    """One change of a type's stored health status (`sync_connection_health.status`), kept so the analytics
+    page can say how long each type was healthy, degraded or unhealthy instead of guessing.
+
+    Written by health/status_history.py whenever recording leaves a status that differs from the last one kept.
+    The first row of a type that existed before the history began was seeded from its status then, at its
+    `last_check_time`, with `previous` blank: time before a type's first row counts as not recorded."""
+
+    data_type = models.CharField(max_length=50)
+    at = models.DateTimeField()
+    status = models.CharField(max_length=20, choices=HealthStatus.choices)
+    previous = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        db_table = "sync_health_changes"
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["data_type", "at"], name="healthchange_type_at")]
+
+    def __str__(self):
+        return f"{self.data_type}: {self.previous or '…'} → {self.status} @ {self.at:%Y-%m-%d %H:%M}"
+
+
+class AnalyticsDay(models.Model):
+    """The analytics figures of one closed local day, for every type, summarised once from the raw tables
+    (health/daily.py), so the analytics page reads one row per day instead of scanning the day's runs and
+    failure logs again. Kept per time zone: the days' boundaries depend on it."""
+
+    day = models.DateField()
+    time_zone = models.CharField(max_length=64)
+    figures = models.JSONField()
+    # The outages that ended that day (compact rows), and per type how many fell in each time-to-recovery
+    # bucket: apart from the rest, so the Prometheus histogram reads only these small sums.
+    outages = models.JSONField(default=list)
+    recovery = models.JSONField(default=dict)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "sync_analytics_days"
+        ordering = ["-day"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "time_zone"], name="analyticsday_unique_day_zone")
+        ]
+
+    def __str__(self):
+        return f"analytics of {self.day} ({self.time_zone})"

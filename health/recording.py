@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Value, When
 
+from . import status_history
 from .grading import UNHEALTHY_AFTER
 from .models import ConnectionHealth, HealthStatus
 
@@ -33,6 +34,7 @@ def record_success(*, data_type: str, item_count: int, now) -> None:
         consecutive_failures=0,
         updated_at=now,
     )
+    status_history.note_status(data_type=data_type, now=now)
 
 
 def record_failure(*, data_type: str, error_message: str, recoverable: bool, now) -> None:
@@ -54,3 +56,4 @@ def record_failure(*, data_type: str, error_message: str, recoverable: bool, now
         consecutive_failures=F("consecutive_failures") + 1,
         updated_at=now,
     )
+    status_history.note_status(data_type=data_type, now=now)

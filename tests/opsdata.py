@@ -13,7 +13,7 @@ from django.utils import timezone
 from finalesync.datatypes import registry
 from finalesync.models import AuditLog, SyncRun
 from finalesync.sync import ensure_configs
-from health.models import ConnectionHealth
+from health.models import ConnectionHealth, HealthChange
 from retries.models import OPEN_STATUSES, FailureLog, RetryItem, RetryStatus
 
 PASSWORD = "pw-for-tests-only"
@@ -75,7 +75,7 @@ def health_rows(now=None):
         )
 
 
-def bulk(*, failures=0, retries=0, runs=0, audit=0, now=None, seed=1):
+def bulk(*, failures=0, retries=0, runs=0, audit=0, health_changes=0, pauses=0, now=None, seed=1):
     """Create many rows fast (bulk_create), spread over the last 30 days. Successful runs that changed rows
     get history sequence numbers, as restore points do."""
     now = now or timezone.now()
@@ -88,17 +88,24 @@ def bulk(*, failures=0, retries=0, runs=0, audit=0, now=None, seed=1):
         outcomes = ["success"] * 6 + ["failed", "rolled_back", "skipped"]
         made = []
         for i in range(runs):
+            # The draws in the order of the original seeding, so seeded data stays the same.
+            trigger = rng.choice(["schedule", "schedule", "manual", "retry"])
+            started = when()
             outcome = rng.choice(outcomes)
+            item_count, created, updated = rng.randint(50, 5000), rng.randint(0, 10), rng.randint(0, 50)
             made.append(
                 SyncRun(
                     data_type=TYPES[i % 4],
-                    trigger=rng.choice(["schedule", "schedule", "manual", "retry"]),
-                    started_at=(started := when()),
+                    trigger=trigger,
+                    # A retry's runs name their item, as the processor's do.
+                    triggered_by=f"retry #{i // 12 + 1}" if trigger == "retry" else "system",
+                    started_at=started,
                     finished_at=started + timedelta(seconds=3),
                     outcome=outcome,
-                    item_count=rng.randint(50, 5000),
-                    created=rng.randint(0, 10) if outcome == "success" else 0,
-                    updated=rng.randint(0, 50) if outcome == "success" else 0,
+                    item_count=item_count,
+                    # Only a successful run changes rows.
+                    created=created if outcome == "success" else 0,
+                    updated=updated if outcome == "success" else 0,
                     duration_ms=rng.randint(100, 90000),
                     error="HTTP 503 from Finale" if outcome == "failed" else "",
                     error_code="server_error" if outcome == "failed" else "",
@@ -121,6 +128,7 @@ def bulk(*, failures=0, retries=0, runs=0, audit=0, now=None, seed=1):
                     data_type=name,
                     error_message=message.format(name=name.replace("_", " ")),
                     error_code=code,
+                    error_details={"retry_after": 30 * (1 + i % 4)} if code == "rate_limited" else {},
                     recoverable=recoverable,
                     trigger=rng.choice(["schedule", "schedule", "retry"]),
                     rolled_back=code in ("empty_data", "suspicious_drop"),
@@ -164,4 +172,36 @@ def bulk(*, failures=0, retries=0, runs=0, audit=0, now=None, seed=1):
                 created_at=when(),
             )
             for i in range(audit)
+        )
+    if health_changes:
+        # Status changes of each type in turn, in time order (the history recording.py keeps).
+        statuses = ["degraded", "healthy", "unhealthy", "healthy"]
+        times = sorted(when() for _ in range(health_changes))
+        HealthChange.objects.bulk_create(
+            (
+                HealthChange(
+                    data_type=TYPES[i % 4],
+                    at=moment,
+                    status=statuses[(i // 4) % 4],
+                    previous=statuses[(i // 4 - 1) % 4],
+                )
+                for i, moment in enumerate(times)
+            ),
+            batch_size=2000,
+        )
+    if pauses:
+        # Pause, snooze and resume entries as the dashboard's buttons write them.
+        kinds = [("pause", "{}"), ("snooze", "{} for 1 h"), ("resume", "{}")]
+        AuditLog.objects.bulk_create(
+            AuditLog(
+                username="ops",
+                source="dashboard",
+                action=kinds[i % 3][0],
+                target=kinds[i % 3][1].format(TYPES[i % 4]),
+                data_type=TYPES[i % 4],
+                outcome="success",
+                message="done",
+                created_at=when(),
+            )
+            for i in range(pauses)
         )

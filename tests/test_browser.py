@@ -134,3 +134,69 @@ def test_dashboard_screenshot_with_simulator_data(live_server, browser, finale, 
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target), full_page=False)
     assert target.stat().st_size > 20_000
+
+
+@pytest.mark.django_db(transaction=True)
+def test_analytics_page_shows_its_charts_and_outages(live_server, browser):
+    """The operator goes from the dashboard to the analytics page and sees every chart drawn, the outages
+    with links to their runs, and a 7-day window of one type."""
+    import time_machine
+
+    from .analyticsdata import NOW, seed_history
+
+    make_user("ops", superuser=True)
+    seed_history()
+    expect = sync_api.expect
+    # The clock of the server thread and of this test: the seeded week ends at NOW.
+    with time_machine.travel(NOW, tick=True):
+        page = browser.new_page(viewport={"width": 1440, "height": 2400}, device_scale_factor=1)
+        log_in(page, live_server.url)
+        page.get_by_role("link", name="Retry analytics").click()
+        page.wait_for_url(f"{live_server.url}/analytics/")
+        page.get_by_role("link", name="7 days").click()
+        expect(page.locator("h1")).to_have_text("Retry analytics")
+        for chart in (
+            "#availability svg",
+            "#ttr svg",
+            "#retries svg",
+            "#runs",
+            "#changed",
+            "#causes-inventory",
+        ):
+            expect(page.locator(chart)).to_be_visible()
+        assert page.locator("#availability svg rect[data-state]").count() >= 4 * 7
+        assert page.locator("#runs rect").count() > 0 and page.locator("#retries circle").count() == 7
+        expect(page.locator("#outages tbody tr")).to_have_count(7)
+        first = page.locator("#outages tbody tr").first
+        expect(first).to_contain_text("still open")
+        expect(page.locator("#outages tbody tr", has_text="by a retry, attempt 2")).to_have_count(2)
+
+        # One type: the selector keeps the window, and the outage links open the admin on its runs.
+        page.select_option("#type", "inventory")
+        page.get_by_role("button", name="Show").click()
+        expect(page.locator("#outages tbody tr")).to_have_count(3)
+        expect(page.locator(".overall-sub")).to_contain_text("Inventory · last 7 days")
+        page.locator('#outages tr:has-text("by itself") a', has_text="runs").click()
+        expect(page.locator("#result_list tbody tr")).to_have_count(3)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_analytics_screenshot_with_a_simulated_month(live_server, browser, tmp_path):
+    """A picture of the analytics page over a simulated month. FINALESYNC_ANALYTICS_SCREENSHOT=docs/analytics.png
+    saves it for the README; otherwise it goes to a temporary folder (and is still checked to exist)."""
+    import time_machine
+
+    from .analyticsdata import NOW, simulate_month
+
+    make_user("ops", superuser=True)
+    simulate_month(now=NOW)
+    with time_machine.travel(NOW, tick=True):
+        page = browser.new_page(viewport={"width": 1440, "height": 1900}, device_scale_factor=1)
+        log_in(page, live_server.url)
+        page.goto(live_server.url + "/analytics/?days=30")
+        sync_api.expect(page.locator("#availability svg")).to_be_visible()
+        assert page.locator("#outages tbody tr").count() > 10
+        target = Path(os.environ.get("FINALESYNC_ANALYTICS_SCREENSHOT") or tmp_path / "analytics.png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(target), full_page=False)
+    assert target.stat().st_size > 20_000

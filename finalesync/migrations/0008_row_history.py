@@ -305,7 +305,7 @@ class Migration(migrations.Migration):
                 help_text="Refuse a sync that would change the values of more than this share of the rows.",
                 validators=[
                     django.core.validators.MinValueValidator(0.0001, "must be more than 0"),
-                    django.core.validators.MaxValueValidator(1.0, "must be at most 1 (100 %)"),
+                    django.core.validators.MaxValueValidator(1.0, "must be at most 1 (all rows)"),
                 ],
                 verbose_name="maximum change",
             ),
@@ -318,7 +318,7 @@ class Migration(migrations.Migration):
                 help_text="Refuse a sync that would empty a column in more than this share of the rows that have it.",
                 validators=[
                     django.core.validators.MinValueValidator(0.0001, "must be more than 0"),
-                    django.core.validators.MaxValueValidator(1.0, "must be at most 1 (100 %)"),
+                    django.core.validators.MaxValueValidator(1.0, "must be at most 1 (all rows)"),
                 ],
                 verbose_name="maximum emptied",
             ),
@@ -388,7 +388,7 @@ class Migration(migrations.Migration):
                 help_text="Refuse a sync that would delete more than this share of the rows (0.2 = 20 %). Empty data is always refused.",
                 validators=[
                     django.core.validators.MinValueValidator(0.0001, "must be more than 0"),
-                    django.core.validators.MaxValueValidator(1.0, "must be at most 1 (100 %)"),
+                    django.core.validators.MaxValueValidator(1.0, "must be at most 1 (all rows)"),
                 ],
                 verbose_name="maximum drop",
             ),
