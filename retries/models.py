@@ -99,6 +99,7 @@ class RetryItem(models.Model):
         db_table = "sync_retry_queue"
         ordering = ["-priority", "created_at"]
         verbose_name = "retry"
+        verbose_name_plural = "retries"
         constraints = [
             models.UniqueConstraint(
                 fields=["data_type", "operation"],

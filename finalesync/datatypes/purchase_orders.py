@@ -153,6 +153,8 @@ class PurchaseOrders(DataType):
     default_interval_minutes = 15
     description = "Purchase orders and their lines (REST order collection)."
     source_kind = "api"
+    # The order's id is its natural key.
+    key_columns = ("order_id",)
     # Order texts are kept exactly as Finale sent them (report cells are trimmed).
     trim_text = False
     required = ("order_id", "status")
