@@ -123,7 +123,9 @@ def test_data_type_settings_explain_what_they_refuse(field, value, message):
 
 
 def test_valid_data_type_settings_are_saved():
-    form = settings_form(interval_minutes="1", max_drop_ratio="1", history_keep_syncs="1", history_keep_days="1")
+    form = settings_form(
+        interval_minutes="1", max_drop_ratio="1", history_keep_syncs="1", history_keep_days="1"
+    )
     assert form.is_valid(), form.errors
 
 

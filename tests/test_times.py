@@ -89,7 +89,9 @@ def test_history_rows_name_their_zone(berlin):
     entry = AuditLog.objects.create(
         username="ops", source="cli", action="pause", target="inventory", outcome="success", created_at=WINTER
     )
-    log = FailureLog.objects.create(data_type="inventory", error_message="x", trigger="cli", created_at=WINTER)
+    log = FailureLog.objects.create(
+        data_type="inventory", error_message="x", trigger="cli", created_at=WINTER
+    )
     for obj in (run, entry, log):
         assert str(obj).endswith("@ 2026-01-15 13:00:00 CET"), str(obj)
 
@@ -111,7 +113,9 @@ def test_dashboard_refresh_stamp_has_the_same_form_as_the_live_part(root, berlin
     health_rows()
     page = root.get(reverse("dashboard")).content.decode()
     live = root.get(reverse("dashboard-live")).content.decode()
-    time = r'<time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T">(\d\d:\d\d:\d\d CES?T)</time>'
+    time = (
+        r'<time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d CES?T">(\d\d:\d\d:\d\d CES?T)</time>'
+    )
     assert re.search(r'id="refreshed">updated ' + time + "</span>", page)
     # dashboard.js copies this text into the stamp after each refresh, so its form never changes.
     assert re.search(r"<span data-checked-at>" + time + "</span>", live)

@@ -5,25 +5,48 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('finalesync', '0009_history_from_backups'),
+        ("finalesync", "0009_history_from_backups"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='datatypeconfig',
-            name='max_change_ratio',
-            field=models.FloatField(default=0.75, help_text='Refuse a sync that would change the values of more than this share of the rows.', validators=[django.core.validators.MinValueValidator(0.0001, 'must be more than 0'), django.core.validators.MaxValueValidator(1.0, 'must be at most 1 (100 %%)')], verbose_name='maximum change'),
+            model_name="datatypeconfig",
+            name="max_change_ratio",
+            field=models.FloatField(
+                default=0.75,
+                help_text="Refuse a sync that would change the values of more than this share of the rows.",
+                validators=[
+                    django.core.validators.MinValueValidator(0.0001, "must be more than 0"),
+                    django.core.validators.MaxValueValidator(1.0, "must be at most 1 (100 %%)"),
+                ],
+                verbose_name="maximum change",
+            ),
         ),
         migrations.AlterField(
-            model_name='datatypeconfig',
-            name='max_drop_ratio',
-            field=models.FloatField(default=0.2, help_text='Refuse a sync that would delete more than this share of the rows (0.2 = 20 %). Empty data is always refused.', validators=[django.core.validators.MinValueValidator(0.0001, 'must be more than 0'), django.core.validators.MaxValueValidator(1.0, 'must be at most 1 (100 %%)')], verbose_name='maximum drop'),
+            model_name="datatypeconfig",
+            name="max_drop_ratio",
+            field=models.FloatField(
+                default=0.2,
+                help_text="Refuse a sync that would delete more than this share of the rows (0.2 = 20 %). Empty data is always refused.",
+                validators=[
+                    django.core.validators.MinValueValidator(0.0001, "must be more than 0"),
+                    django.core.validators.MaxValueValidator(1.0, "must be at most 1 (100 %%)"),
+                ],
+                verbose_name="maximum drop",
+            ),
         ),
         migrations.AlterField(
-            model_name='datatypeconfig',
-            name='max_emptied_ratio',
-            field=models.FloatField(default=0.5, help_text='Refuse a sync that would empty a column in more than this share of the rows that have it.', validators=[django.core.validators.MinValueValidator(0.0001, 'must be more than 0'), django.core.validators.MaxValueValidator(1.0, 'must be at most 1 (100 %%)')], verbose_name='maximum emptied'),
+            model_name="datatypeconfig",
+            name="max_emptied_ratio",
+            field=models.FloatField(
+                default=0.5,
+                help_text="Refuse a sync that would empty a column in more than this share of the rows that have it.",
+                validators=[
+                    django.core.validators.MinValueValidator(0.0001, "must be more than 0"),
+                    django.core.validators.MaxValueValidator(1.0, "must be at most 1 (100 %%)"),
+                ],
+                verbose_name="maximum emptied",
+            ),
         ),
     ]
