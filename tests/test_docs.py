@@ -86,12 +86,22 @@ def _is_env_read(node: ast.AST) -> ast.AST | None:
     return None
 
 
-def variables_read() -> set[str]:
+def variables_read(source: str | None = None) -> set[str]:
     names = set()
-    for node in ast.walk(ast.parse(SETTINGS.read_text())):
+    for node in ast.walk(ast.parse(source if source is not None else SETTINGS.read_text())):
         argument = _is_env_read(node)
         if argument is not None:
             names.add(_name(argument, node.lineno))
+        # A family picked out of the environment by prefix: `name.startswith("FINALE_REPORT_URL_")`.
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "startswith"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and re.fullmatch(r"[A-Z][A-Z0-9_]*_", str(node.args[0].value))
+        ):
+            names.add(node.args[0].value + PLACEHOLDER)
     return names
 
 
@@ -118,6 +128,14 @@ def test_the_parser_sees_the_reads_it_must_see():
     assert covered("FINALE_REPORT_URL_VENDORS", {"FINALE_REPORT_URL_<TYPE>"})
     assert covered("FINALE_REPORT_URL_<TYPE>", {"FINALE_REPORT_URL_INVENTORY"})
     assert not covered("FINALE_MAX_COLUMNS", {"FINALE_REPORT_URL_<TYPE>"})
+
+
+def test_the_parser_sees_a_family_of_variables_however_it_is_read():
+    comprehension = 'URLS = {n: env.str(f"FINALE_REPORT_URL_{n.upper()}", default="") for n in NAMES}'
+    assert variables_read(comprehension) == {"FINALE_REPORT_URL_<TYPE>"}
+    scan = 'URLS = {k[18:].lower(): v for k, v in os.environ.items() if k.startswith("FINALE_REPORT_URL_")}'
+    assert variables_read(scan) == {"FINALE_REPORT_URL_<TYPE>"}
+    assert variables_read('X = os.environ["LOG_LEVEL"]; Y = os.getenv("A_B", "1")') == {"LOG_LEVEL", "A_B"}
 
 
 def test_readme_configuration_table_names_every_variable_the_settings_read():
