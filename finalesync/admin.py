@@ -597,6 +597,7 @@ def _mirror_admin(datatype) -> type[admin.ModelAdmin]:
     ]
 
     class MirrorAdmin(ReadOnlyAdmin):
+        change_list_template = "admin/finalesync/mirror_change_list.html"
         list_display = ["natural_key", *(shown_as(f) for f in shown), "updated_at"]
         search_fields = ["natural_key", *text]
         list_filter = ["updated_at"]
