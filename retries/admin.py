@@ -60,6 +60,19 @@ class RetryItemAdmin(ReadOnlyAdmin):
         self._each(request, queryset, actions.requeue_retry)
 
 
+class TriggerFilter(admin.SimpleListFilter):
+    """The failure log keeps the trigger as plain text: filter by it with the sync runs' labels ('CLI')."""
+
+    title = "trigger"
+    parameter_name = "trigger"
+
+    def lookups(self, request, model_admin):
+        return SyncRun.Trigger.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(trigger=self.value()) if self.value() else queryset
+
+
 @admin.register(FailureLog)
 class FailureLogAdmin(ReadOnlyAdmin):
     list_display = [
@@ -74,7 +87,7 @@ class FailureLogAdmin(ReadOnlyAdmin):
         "trigger_label",
         "run_link",
     ]
-    list_filter = ["data_type", "error_code", "recoverable", "rolled_back", "trigger", "created_at"]
+    list_filter = ["data_type", "error_code", "recoverable", "rolled_back", TriggerFilter, "created_at"]
     search_fields = ["error_message", "error_code", "data_type"]
 
     @admin.display(description="message")

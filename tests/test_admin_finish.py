@@ -21,7 +21,7 @@ from finalesync.models import DataTypeConfig
 from finalesync.sync import ensure_configs
 from health.alerts import Event
 from health.models import AlertChannel
-from retries.models import RetryItem
+from retries.models import FailureLog, RetryItem
 
 from .opsdata import make_user
 
@@ -212,6 +212,15 @@ def test_every_admin_label_of_ours_is_spelled_as_people_write_it(root):
     assert bad == []
     index = root.get("/admin/").content.decode()
     assert "Retries" in index and "Retrys" not in index
+
+
+def test_failure_log_says_cli_as_the_sync_runs_do(root):
+    FailureLog.objects.create(data_type="inventory", error_message="HTTP 503", trigger="cli")
+    listing = root.get(reverse("admin:retries_failurelog_changelist")).content.decode()
+    assert re.search(r'<td class="field-trigger_label">CLI</td>', listing)
+    assert re.search(r'<a href="\?trigger=cli"[^>]*>CLI</a>', listing)  # the filter says it the same way
+    filtered = root.get(reverse("admin:retries_failurelog_changelist"), {"trigger": "cli"}).content.decode()
+    assert "1 failure log" in filtered
 
 
 def test_the_admin_and_its_login_page_carry_the_product_name_and_icon(client):

@@ -96,12 +96,6 @@ def test_history_rows_name_their_zone(berlin):
         assert str(obj).endswith("@ 2026-01-15 13:00:00 CET"), str(obj)
 
 
-def test_failure_log_admin_says_cli_not_cli_in_lower_case(root):
-    FailureLog.objects.create(data_type="inventory", error_message="HTTP 503", trigger="cli")
-    listing = root.get(reverse("admin:retries_failurelog_changelist")).content.decode()
-    assert re.search(r'<td class="field-trigger_label">CLI</td>', listing)
-
-
 def test_connection_health_admin_shows_relative_and_zoned_times(root, berlin):
     health_rows()
     listing = root.get(reverse("admin:health_connectionhealth_changelist")).content.decode()
