@@ -27,8 +27,8 @@ ENV_WINS = "Set in the environment ({}): the environment wins over this value."
 admin.site.site_header = "finalesync"
 admin.site.site_title = "finalesync admin"
 admin.site.index_title = "Finale Inventory sync: settings and history"
-# The list pages need the width (sync runs have 13 columns, and a filter panel): the home page and the
-# breadcrumbs lead to every model instead of a sidebar repeating the home page.
+# The list pages need the width (ten columns and a filter panel must fit 1400 px: tests/test_browser.py);
+# the home page and the breadcrumbs lead to every model instead of a sidebar repeating the home page.
 admin.site.enable_nav_sidebar = False
 
 
