@@ -7,18 +7,29 @@ from __future__ import annotations
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.templatetags.static import static
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from . import actions, audit, history, texts
 from .datatypes import registry
-from .models import AuditLog, DataTypeConfig, FinaleConnection, SyncRun
+from .models import AuditLog, DataTypeConfig, FinaleConnection, ScheduleState, SyncRun
 
 ENV_WINS = "Set in the environment ({}): the environment wins over this value."
+
+# The product's name on every admin page and on the login page (templates/admin/base_site.html adds the icon).
+admin.site.site_header = "finalesync"
+admin.site.site_title = "finalesync admin"
+admin.site.index_title = "Finale Inventory sync: settings and history"
+# The list pages need the width (ten columns and a filter panel must fit 1400 px: tests/test_browser.py);
+# the home page and the breadcrumbs lead to every model instead of a sidebar repeating the home page.
+admin.site.enable_nav_sidebar = False
 
 
 def admin_actor(request) -> audit.Actor:
@@ -34,7 +45,58 @@ def run_action(modeladmin, request, action, targets, **kwargs) -> None:
             modeladmin.message_user(request, str(exc), level=messages.ERROR)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+def local_time(value) -> str | None:
+    """A time for an admin column: in TIME_ZONE with the zone's name ('14:35 CET', the date when not today),
+    how long ago on hover. None shows as the admin's empty value."""
+    if value is None:
+        return None
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>', value.isoformat(), texts.ago(value), texts.clock(value)
+    )
+
+
+def local_quantity(value) -> str | None:
+    """A quantity without the column's padding: 12, 12.5 and 1200 rather than 12.0000, 12.5000, 1.2E+3."""
+    if value is None:
+        return None
+    return f"{value.normalize():f}"
+
+
+def _local_time_column(name: str, description: str):
+    @admin.display(description=description, ordering=name)
+    def show(obj):
+        return local_time(getattr(obj, name))
+
+    return show
+
+
+class ProjectAdmin(admin.ModelAdmin):
+    """Base of this project's admins: datetime columns say their zone (texts.clock, as the dashboard and the
+    commands do) instead of Django's zone-less 'Jan. 5, 2026, 2:35 p.m.'."""
+
+    def __init__(self, model, admin_site):
+        super().__init__(model, admin_site)
+        for name in self.list_display:
+            if isinstance(name, str) and self._is_datetime(name):
+                setattr(self, f"local_{name}", _local_time_column(name, self._label(name)))
+
+    def _is_datetime(self, name: str) -> bool:
+        try:
+            return isinstance(self.model._meta.get_field(name), models.DateTimeField)
+        except FieldDoesNotExist:
+            return False
+
+    def _label(self, name: str) -> str:
+        return str(self.model._meta.get_field(name).verbose_name)
+
+    def get_list_display(self, request):
+        return [
+            f"local_{name}" if isinstance(name, str) and self._is_datetime(name) else name
+            for name in super().get_list_display(request)
+        ]
+
+
+class ReadOnlyAdmin(ProjectAdmin):
     """History: viewable, never added, edited or deleted by hand."""
 
     def has_add_permission(self, request, obj=None):
@@ -138,7 +200,7 @@ class FinaleConnectionForm(forms.ModelForm):
 
 
 @admin.register(FinaleConnection)
-class FinaleConnectionAdmin(admin.ModelAdmin):
+class FinaleConnectionAdmin(ProjectAdmin):
     form = FinaleConnectionForm
     list_display = [
         "__str__",
@@ -257,6 +319,19 @@ class DataTypeConfigForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # The model's validators explain each limit ("the interval is at least 1 minute"); the form field's
+        # own bound (a PositiveIntegerField's 0) would otherwise answer a negative number with Django's
+        # generic "greater than or equal to 0".
+        for name, field in self.fields.items():
+            try:
+                model_field = DataTypeConfig._meta.get_field(name)
+            except FieldDoesNotExist:
+                continue
+            for validator in model_field.validators:
+                if isinstance(validator, MinValueValidator | MaxValueValidator) and (
+                    validator.message != type(validator).message
+                ):
+                    field.error_messages[validator.code] = validator.message
         name = self.instance.data_type if self.instance and self.instance.pk else ""
         env_name = f"FINALE_REPORT_URL_{name.upper()}"
         if name and _env(env_name):
@@ -270,12 +345,13 @@ class DataTypeConfigForm(forms.ModelForm):
 
 
 @admin.register(DataTypeConfig)
-class DataTypeConfigAdmin(admin.ModelAdmin):
+class DataTypeConfigAdmin(ProjectAdmin):
     form = DataTypeConfigForm
     list_display = [
         "data_type",
         "enabled",
         "schedule_state",
+        "attention",
         "interval_minutes",
         "last_run_at",
         "next_run",
@@ -312,11 +388,24 @@ class DataTypeConfigAdmin(admin.ModelAdmin):
 
     @admin.display(description="schedule")
     def schedule_state(self, obj):
-        return obj.schedule()[1]
+        state, sentence = obj.schedule()
+        # "needs attention" says why it waits.
+        return ScheduleState(state).label if state == ScheduleState.WAITING else sentence
+
+    @admin.display(description="needs attention", ordering="needs_attention")
+    def attention(self, obj):
+        """A warning, not Django's green tick for True: a type that waits for a person is a problem."""
+        if not obj.needs_attention:
+            return "no"
+        return format_html(
+            '<span class="needs-attention"><img src="{}" alt="Needs attention" width="14" height="14"> {}</span>',
+            static("admin/img/icon-alert.svg"),
+            texts.shorten(obj.attention_reason, 100) or "waits for a person",
+        )
 
     @admin.display(description="next run")
     def next_run(self, obj):
-        return obj.next_run_at()
+        return local_time(obj.next_run_at())
 
     @admin.display(description="report URL")
     def report_url_state(self, obj):
@@ -366,20 +455,37 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "id",
         "started_at",
         "data_type",
-        "trigger",
-        "triggered_by",
-        "outcome",
-        "item_count",
-        "created",
-        "updated",
-        "deleted",
+        "trigger_by",
+        "outcome_code",
+        "items",
+        "changes",
         "duration",
-        "error_code",
         "links",
     ]
     list_filter = ["outcome", "data_type", "trigger", "forced", "confirmed", "started_at"]
     search_fields = ["data_type", "triggered_by", "error", "error_code", "skip_reason"]
     readonly_fields = ["links"]
+
+    # Fewer, denser columns than the model has fields, so the list fits a 1400 px screen with its filters.
+    @admin.display(description="trigger", ordering="trigger")
+    def trigger_by(self, obj):
+        by = "" if obj.triggered_by in ("", "system") else f" · {obj.triggered_by}"
+        extra = " (confirmed)" if obj.confirmed else " (forced)" if obj.forced else ""
+        return f"{obj.get_trigger_display()}{by}{extra}"
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_code(self, obj):
+        if not obj.error_code:
+            return obj.get_outcome_display()
+        return format_html('{}<br><span class="quiet">{}</span>', obj.get_outcome_display(), obj.error_code)
+
+    @admin.display(description="items", ordering="item_count")
+    def items(self, obj):
+        return f"{obj.item_count:,}"
+
+    @admin.display(description="created · updated · deleted")
+    def changes(self, obj):
+        return f"+{obj.created:,} ~{obj.updated:,} −{obj.deleted:,}"
 
     @admin.display(description="duration", ordering="duration_ms")
     def duration(self, obj):
@@ -454,20 +560,52 @@ class AuditLogAdmin(ReadOnlyAdmin):
 
 
 # --- the mirrored Finale tables: one read-only admin per registered data type --------------------------------
+def _quantity_column(field):
+    @admin.display(description=field.verbose_name, ordering=field.name)
+    def show(self, obj):
+        return local_quantity(getattr(obj, field.name))
+
+    return show
+
+
 def _mirror_admin(datatype) -> type[admin.ModelAdmin]:
-    shown = [f for f in datatype.fields if f != "natural_key"][:5]
+    opts = datatype.model._meta
+    # The natural key is the first column: the fields it is made of would only repeat it.
+    keys = getattr(datatype, "key_columns", ())
+    shown = [f for f in datatype.fields if f != "natural_key" and f not in keys][:5]
     text = [
         f.name
-        for f in datatype.model._meta.get_fields()
+        for f in opts.get_fields()
         if f.name in datatype.fields and f.get_internal_type() in ("CharField", "TextField")
     ][:3]
+    # Quantities are stored with four decimals; people read 12, not 12.0000 (list and detail alike).
+    quantities = {f.name: f for f in opts.concrete_fields if isinstance(f, models.DecimalField)}
+
+    def shown_as(name: str) -> str:
+        return f"{name}_shown" if name in quantities else name
+
+    # The key, the data, then what finalesync keeps about the row (unknown report columns, stamps).
+    last = ("extra", "created_at", "updated_at")
+    detail = [
+        "natural_key",
+        *(
+            shown_as(f.name)
+            for f in opts.concrete_fields
+            if not f.primary_key and f.name not in ("natural_key", *last)
+        ),
+        *last,
+    ]
 
     class MirrorAdmin(ReadOnlyAdmin):
-        list_display = ["natural_key", *shown, "updated_at"]
+        change_list_template = "admin/finalesync/mirror_change_list.html"
+        list_display = ["natural_key", *(shown_as(f) for f in shown), "updated_at"]
         search_fields = ["natural_key", *text]
         list_filter = ["updated_at"]
-        exclude = ["row_hash"]
+        fields = detail
+        readonly_fields = [f"{name}_shown" for name in quantities]
 
+    for name, field in quantities.items():
+        setattr(MirrorAdmin, f"{name}_shown", _quantity_column(field))
     MirrorAdmin.__name__ = f"{datatype.model.__name__}Admin"
     return MirrorAdmin
 

@@ -271,7 +271,7 @@ class SyncRun(models.Model):
         ]
 
     def __str__(self):
-        return f"#{self.pk} {self.data_type} {self.trigger} {self.outcome} @ {self.started_at:%Y-%m-%d %H:%M}"
+        return f"#{self.pk} {self.data_type} {self.trigger} {self.outcome} @ {texts.stamp(self.started_at)}"
 
     @property
     def changed(self) -> int:
@@ -329,9 +329,7 @@ class AuditLog(models.Model):
         verbose_name_plural = "audit log"
 
     def __str__(self):
-        return (
-            f"{self.username} {self.action} {self.target}: {self.outcome} @ {self.created_at:%Y-%m-%d %H:%M}"
-        )
+        return f"{self.username} {self.action} {self.target}: {self.outcome} @ {texts.stamp(self.created_at)}"
 
 
 # The mirrored tables, one module per data type (imported for Django's model registry).

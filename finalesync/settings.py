@@ -7,6 +7,7 @@ import os
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
 from cryptography.fernet import Fernet
@@ -191,9 +192,18 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/admin/login/"
 
 LANGUAGE_CODE = "en-us"
+# An IANA zone name (Europe/Berlin). Times are stored in UTC and shown in this zone, always with its name.
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+try:
+    ZoneInfo(TIME_ZONE)
+except (ValueError, ZoneInfoNotFoundError):
+    raise ImproperlyConfigured(
+        f"TIME_ZONE={TIME_ZONE!r} is not a time zone name; use one like UTC, Europe/Berlin or America/Chicago"
+    ) from None
 USE_I18N = True
 USE_TZ = True
+# Dates and times Django itself shows (the admin) in the same form as finalesync's own texts, with the zone.
+FORMAT_MODULE_PATH = ["finalesync.formats"]
 
 STATIC_URL = "static/"
 # Where `collectstatic` copies CSS and JS for the front proxy to serve (deploy/nginx-finalesync.conf).

@@ -41,15 +41,25 @@ def ago(when: datetime | None, now: datetime | None = None) -> str:
     return f"{duration(delta)} ago" if delta > timedelta(0) else f"in {duration(delta)}"
 
 
-def clock(when: datetime | None, now: datetime | None = None) -> str:
-    """A time in the configured zone with the zone's name: '14:35 CET' today, else '2026-11-29 14:35 CET'."""
+def clock(when: datetime | None, now: datetime | None = None, *, seconds: bool = False) -> str:
+    """A time in the configured zone (TIME_ZONE) with the zone's name: '14:35 CET' today, else
+    '2026-11-29 14:35 CET'; `seconds` adds them ('14:35:07 CET')."""
     if when is None:
         return "—"
     local = timezone.localtime(when)
     today = timezone.localtime(now or timezone.now()).date()
-    zone = local.tzname() or ""
-    text = f"{local:%H:%M}" if local.date() == today else f"{local:%Y-%m-%d %H:%M}"
-    return f"{text} {zone}".strip()
+    time = f"{local:%H:%M:%S}" if seconds else f"{local:%H:%M}"
+    text = time if local.date() == today else f"{local:%Y-%m-%d} {time}"
+    return f"{text} {local.tzname() or ''}".strip()
+
+
+def stamp(when: datetime | None) -> str:
+    """The exact time in the configured zone, always with the date: '2026-11-29 14:35:07 CET' (tooltips,
+    history rows, anything read later or elsewhere)."""
+    if when is None:
+        return "—"
+    local = timezone.localtime(when)
+    return f"{local:%Y-%m-%d %H:%M:%S} {local.tzname() or ''}".strip()
 
 
 def shorten(text: str | None, limit: int = 180) -> str:

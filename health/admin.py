@@ -10,11 +10,20 @@ from django.contrib import admin, messages
 from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
-from finalesync.admin import ReadOnlyAdmin, admin_actor, apply_write_only, secret_state, write_only_field
+from finalesync.admin import (
+    ProjectAdmin,
+    ReadOnlyAdmin,
+    admin_actor,
+    apply_write_only,
+    secret_state,
+    write_only_field,
+)
 from finalesync.audit import ActionRefused, record
+from finalesync.datatypes import registry
 from finalesync.models import AuditLog, DataTypeConfig
 
 from . import actions as health_actions
+from .alerts import Event
 from .grading import assess
 from .models import AlertChannel, AlertState, AnalyticsDay, ConnectionHealth, HealthChange, Notification
 from .system import get_sync_system_health
@@ -63,7 +72,41 @@ class ConnectionHealthAdmin(ReadOnlyAdmin):
 
 
 # --- alerts (models of the alerts work; credentials write-only like the Finale secret) -----------------------
+EVENT_LABELS = {
+    Event.DEGRADED: "degraded — a recoverable failure (network, timeout, 429, 5xx)",
+    Event.UNHEALTHY: "unhealthy — a failure that needs a person, or the third in a row",
+    Event.RECOVERED: "recovered — healthy again",
+    Event.RETRY_EXHAUSTED: "retry exhausted — the retry queue gave up",
+    Event.ROLLED_BACK: "rolled back — empty data was refused",
+    Event.SUSPICIOUS: "suspicious — a sync refused for a large drop or change",
+    Event.REMINDER: "reminder — while a type stays unhealthy",
+}
+
+
+def event_choices() -> list[tuple[str, str]]:
+    return [(kind, EVENT_LABELS.get(kind, kind.replace("_", " "))) for kind in Event.ALL]
+
+
+def data_type_choices() -> list[tuple[str, str]]:
+    return [(name, f"{registry.get(name).label} ({name})") for name in registry.NAMES]
+
+
 class AlertChannelForm(forms.ModelForm):
+    # The model keeps JSON lists; people tick the values that exist (an empty list means "all").
+    event_kinds = forms.MultipleChoiceField(
+        label="Event kinds",
+        choices=event_choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Send only these events. None ticked: every event.",
+    )
+    data_types = forms.MultipleChoiceField(
+        label="Data types",
+        choices=data_type_choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Send only about these data types. None ticked: every data type.",
+    )
     new_url = write_only_field(
         "New webhook URL",
         "Write-only: a webhook URL is a credential and is never shown. Leave empty to keep it.",
@@ -80,14 +123,23 @@ class AlertChannelForm(forms.ModelForm):
         model = AlertChannel
         fields = ["name", "kind", "enabled", "email_to", "event_kinds", "data_types"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A value stored before it stopped existing (a removed data type) is not offered, and not kept.
+        for name in ("event_kinds", "data_types"):
+            if name in self.fields and isinstance(self.initial.get(name), list):
+                valid = {value for value, _ in self.fields[name].choices}
+                self.initial[name] = [v for v in self.initial[name] if v in valid]
+
 
 @admin.register(AlertChannel)
-class AlertChannelAdmin(admin.ModelAdmin):
+class AlertChannelAdmin(ProjectAdmin):
     form = AlertChannelForm
     list_display = [
         "name",
         "kind",
         "enabled",
+        "scope",
         "url_state",
         "signing_secret_state",
         "from_environment",
@@ -115,6 +167,12 @@ class AlertChannelAdmin(admin.ModelAdmin):
                 )
             except ActionRefused as exc:
                 self.message_user(request, str(exc), level=messages.ERROR)
+
+    @admin.display(description="sends")
+    def scope(self, obj):
+        events = ", ".join(k.replace("_", " ") for k in obj.event_kinds) if obj.event_kinds else "every event"
+        types = ", ".join(obj.data_types) if obj.data_types else "every data type"
+        return f"{events} · {types}"
 
     @admin.display(description="webhook URL")
     def url_state(self, obj):

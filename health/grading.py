@@ -125,9 +125,10 @@ def assess(
     elif status == HealthStatus.DEGRADED:
         reason = f"{consecutive_failures} recent failure(s); a retry is queued"
     elif st.stale:
-        reason = f"stale: last success {_span(st.age)} ago, expected every {_span(interval)}"
+        last = texts.ago(last_success_time, now) if last_success_time else "never"
+        reason = f"stale: last success {last}, expected every {_span(interval)}"
     elif recent_failure:
-        reason = f"recovered; last failure {_span(now - last_failure_time)} ago"
+        reason = f"recovered; last failure {texts.ago(last_failure_time, now)}"
     else:
         reason = "synced on time, no failure in 24 h"
 

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 
 from finalesync import texts
 from finalesync.admin import ReadOnlyAdmin, run_action
+from finalesync.models import SyncRun
 
 from . import actions
 from .models import FailureLog, RetryItem
@@ -26,7 +27,6 @@ class RetryItemAdmin(ReadOnlyAdmin):
         "error_code",
         "last_error",
         "created_by",
-        "updated_at",
     ]
     list_filter = ["status", "data_type", "operation", "error_code", "priority", "created_at"]
     search_fields = ["data_type", "last_error_message", "error_code", "resolution", "created_by"]
@@ -60,6 +60,19 @@ class RetryItemAdmin(ReadOnlyAdmin):
         self._each(request, queryset, actions.requeue_retry)
 
 
+class TriggerFilter(admin.SimpleListFilter):
+    """The failure log keeps the trigger as plain text: filter by it with the sync runs' labels ('CLI')."""
+
+    title = "trigger"
+    parameter_name = "trigger"
+
+    def lookups(self, request, model_admin):
+        return SyncRun.Trigger.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(trigger=self.value()) if self.value() else queryset
+
+
 @admin.register(FailureLog)
 class FailureLogAdmin(ReadOnlyAdmin):
     list_display = [
@@ -71,15 +84,20 @@ class FailureLogAdmin(ReadOnlyAdmin):
         "rolled_back",
         "recovery",
         "record_count",
-        "trigger",
+        "trigger_label",
         "run_link",
     ]
-    list_filter = ["data_type", "error_code", "recoverable", "rolled_back", "trigger", "created_at"]
+    list_filter = ["data_type", "error_code", "recoverable", "rolled_back", TriggerFilter, "created_at"]
     search_fields = ["error_message", "error_code", "data_type"]
 
     @admin.display(description="message")
     def message(self, obj):
         return texts.shorten(obj.error_message, 100)
+
+    @admin.display(description="trigger", ordering="trigger")
+    def trigger_label(self, obj):
+        # The failure log keeps the run's trigger as plain text; say it as the sync runs do ("CLI").
+        return SyncRun.Trigger(obj.trigger).label if obj.trigger in SyncRun.Trigger.values else obj.trigger
 
     @admin.display(description="recovery")
     def recovery(self, obj):

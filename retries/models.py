@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from finalesync import texts
+
 
 class FailureLog(models.Model):
     """One failed or rolled-back sync: what Finale answered, what we did, and whether recovery worked."""
@@ -39,7 +41,7 @@ class FailureLog(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.data_type}: {self.error_code or 'error'} @ {self.created_at:%Y-%m-%d %H:%M}"
+        return f"{self.data_type}: {self.error_code or 'error'} @ {texts.stamp(self.created_at)}"
 
 
 class RetryStatus(models.TextChoices):
@@ -97,6 +99,7 @@ class RetryItem(models.Model):
         db_table = "sync_retry_queue"
         ordering = ["-priority", "created_at"]
         verbose_name = "retry"
+        verbose_name_plural = "retries"
         constraints = [
             models.UniqueConstraint(
                 fields=["data_type", "operation"],

@@ -86,7 +86,10 @@ def test_restore_to_each_of_several_points_reproduces_that_point(finale):
 def test_restorebackup_command_lists_points_restores_and_refuses_what_it_must(finale, capsys):
     first = sync_data_type(data_type="boms", force=True)
     call_command("restorebackup", "--list", "boms")
-    assert f"run #{first.run_id}" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert f"run #{first.run_id}" in listed
+    run = SyncRun.objects.get(pk=first.run_id)
+    assert f" {run.get_trigger_display()} " in listed  # the trigger as people write it ("CLI", not "cli")
     registry.get("boms").model.objects.all().delete()
     with pytest.raises(CommandError, match="say why"):
         call_command("restorebackup", str(first.run_id), "--yes")

@@ -44,6 +44,24 @@ PURCHASE_ORDER = "PURCHASE_ORDER"
 BATCH = 10_000
 # Fields of the collection without which it cannot be read as purchase orders.
 REQUIRED_FIELDS = ("orderId", "orderTypeId", "statusId")
+# Where each column of ours comes from in the order collection, for people (docs/finale-reports.md is
+# generated from it; tests/test_docs.py checks it against `order_values`).
+FINALE_FIELDS = {
+    "order_id": "`orderId` (the key; surrounding spaces trimmed)",
+    "order_url": "`orderUrl`",
+    "status": "`statusId` (`ORDER_CREATED` draft, `ORDER_LOCKED` committed, `ORDER_COMPLETED`, `ORDER_CANCELLED`)",
+    "order_date": "`orderDate`",
+    "receive_date": "`receiveDate`",
+    "last_updated": "`lastUpdatedDate`",
+    "supplier_party_id": "`orderRoleList`: the `partyId` of the role whose `roleTypeId` is `SUPPLIER`",
+    "origin_facility_url": "`originFacilityUrl`",
+    "destination_facility_url": "`destinationFacilityUrl`",
+    "public_notes": "`publicNotes`",
+    "private_notes": "`privateNotes`",
+    "line_count": "`orderItemList`: how many lines",
+    "total_amount": "`orderItemList`: the sum of `quantity` × `unitPrice` over the lines that have both",
+    "lines": "`orderItemList`, kept whole (`productId`, `quantity`, `unitPrice`, …)",
+}
 
 
 def parse_time(value) -> datetime | None:
@@ -154,6 +172,8 @@ class PurchaseOrders(DataType):
     position = 40
     description = "Purchase orders and their lines (REST order collection)."
     source_kind = "api"
+    # The order's id is its natural key.
+    key_columns = ("order_id",)
     # Order texts are kept exactly as Finale sent them (report cells are trimmed).
     trim_text = False
     required = ("order_id", "status")

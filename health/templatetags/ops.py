@@ -4,7 +4,6 @@ dict lookup. The texts come from finalesync/texts.py, so pages, the admin and th
 from __future__ import annotations
 
 from django import template
-from django.utils import timezone
 from django.utils.html import format_html
 
 from finalesync import texts
@@ -13,12 +12,8 @@ register = template.Library()
 
 
 def _time(value, text: str):
-    local = timezone.localtime(value)
     return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
-        value.isoformat(),
-        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        text,
+        '<time datetime="{}" title="{}">{}</time>', value.isoformat(), texts.stamp(value), text
     )
 
 
@@ -31,11 +26,12 @@ def when(value, empty: str = "never"):
 
 
 @register.filter
-def clock(value):
-    """Local time with its zone ('14:05 CET', or with the date when not today); the full time on hover."""
+def clock(value, precision: str = ""):
+    """Local time with its zone ('14:05 CET', or with the date when not today; `clock:"seconds"` gives
+    '14:05:09 CET'); the full time on hover."""
     if not value:
         return ""
-    return _time(value, texts.clock(value))
+    return _time(value, texts.clock(value, seconds=precision == "seconds"))
 
 
 @register.filter

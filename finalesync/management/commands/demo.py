@@ -47,6 +47,10 @@ class Command(BaseCommand):
                 raise CommandError(f"port {p} is in use; pass --port/--sim-port or stop what runs there")
         # `kill` (SIGTERM) must clean up like Ctrl-C does: SystemExit runs the finally below.
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        # Alert links point at the dashboard this demo serves: for this process (the first syncs) and, through
+        # the environment, for the dashboard and the scheduler it starts.
+        url = f"http://127.0.0.1:{port}/"
+        os.environ["SITE_URL"] = settings.SITE_URL = url.rstrip("/")
         call_command("migrate", verbosity=0)
         self.stdout.write("Database migrated.")
         children: list[subprocess.Popen] = []
@@ -74,7 +78,6 @@ class Command(BaseCommand):
                     [*manage, "qcluster"], stdout=subprocess.DEVNULL, stderr=cluster_log.open("a")
                 )
             )
-            url = f"http://127.0.0.1:{port}/"
             self.stdout.write(
                 self.style.SUCCESS(f"\nfinalesync is running: {url}\n  login: {DEMO_USER} / {password}\n")
                 + f"  scheduler log: {cluster_log}\n"

@@ -82,6 +82,6 @@ class Command(DatabaseCommand):
             self.stdout.write(f"{name}: {len(points)} restorable point(s)")
             for point in points:
                 self.stdout.write(
-                    f"  run #{point.pk:<8} {texts.clock(point.started_at):<22} {point.trigger:<9} "
+                    f"  run #{point.pk:<8} {texts.clock(point.started_at):<22} {point.get_trigger_display():<15} "
                     f"{point.item_count:>10,} rows  +{point.created:,} ~{point.updated:,} -{point.deleted:,}"
                 )

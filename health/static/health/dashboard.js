@@ -30,7 +30,10 @@
       })
       .then(function (html) {
         live.innerHTML = html;
-        if (stamp) stamp.textContent = "updated " + new Date().toLocaleTimeString();
+        // The server's own clock text ("14:35:07 CET", TIME_ZONE with its name), so the stamp reads the same
+        // before and after a refresh, whatever the browser's locale or zone.
+        var checked = live.querySelector("[data-checked-at]");
+        if (stamp && checked) stamp.innerHTML = "updated " + checked.innerHTML;
       })
       .catch(function (error) {
         if (stamp) stamp.textContent = "refresh failed (" + error.message + ")";
