@@ -56,18 +56,6 @@ _RECOVERABLE = [
     (errors.NetworkError, re.compile(r"(?i)ssl handshake|handshake (?:failure|timed out)")),
     (errors.ServerError, re.compile(r"(?i)service unavailable|bad gateway|internal server error")),
 ]
-_BY_STATUS = {401: errors.AuthError, 402: errors.AuthError, 403: errors.AuthError, 404: errors.NotFound}
-
-
-def error_for_status(status: int) -> type[errors.FinaleError]:
-    """The typed error an HTTP status means (429 rate limited, 5xx server error, other 4xx permanent)."""
-    if status == 429:
-        return errors.RateLimited
-    if 500 <= status <= 599:
-        return errors.ServerError
-    if status in _BY_STATUS:
-        return _BY_STATUS[status]
-    return errors.BadRequest if 400 <= status < 500 else errors.InternalError
 
 
 def to_error(exc: BaseException | str) -> errors.FinaleError:
@@ -78,7 +66,7 @@ def to_error(exc: BaseException | str) -> errors.FinaleError:
     if isinstance(exc, errors.FinaleError):
         return exc
     if isinstance(exc, requests.HTTPError) and exc.response is not None:
-        return error_for_status(exc.response.status_code)(_first_line(exc), status=exc.response.status_code)
+        return errors.for_status(exc.response.status_code)(_first_line(exc), status=exc.response.status_code)
     if isinstance(exc, (requests.RequestException, urllib3.exceptions.HTTPError, OSError)):
         from .client import translate
 
@@ -102,7 +90,7 @@ def classify_message(message: str) -> errors.FinaleError:
             return kind(message)
     match = _HTTP_STATUS.search(message)
     if match:
-        return error_for_status(int(match.group(1)))(message)
+        return errors.for_status(int(match.group(1)))(message)
     for kind, pattern in _RECOVERABLE:
         if pattern.search(message):
             return kind(message)

@@ -39,7 +39,6 @@ from django.conf import settings
 
 from . import __version__
 from .errors import (
-    AuthError,
     BadRequest,
     ConfigurationError,
     EmptyData,
@@ -50,13 +49,11 @@ from .errors import (
     LineTooLong,
     MalformedData,
     NetworkError,
-    NotFound,
-    PermissionDenied,
     RateLimited,
     ResponseTooLarge,
-    ServerError,
     TlsError,
     TruncatedResponse,
+    for_status,
 )
 from .redact import register_secret
 
@@ -171,43 +168,29 @@ def _where(url: str | None) -> str:
 
 
 # --- errors ---------------------------------------------------------------------------------------------------
+# What an answer of each status means for this request (its type: errors.for_status, the one map).
+_STATUS_TEXT = {
+    401: "Finale rejected the API key/secret for the {what} (HTTP 401)",
+    402: "API access is not on the Finale account's plan (HTTP 402)",
+    403: "Finale refused the {what} (HTTP 403): this API user may not read {target}: check its permissions in Finale",
+    404: "Finale has no such {what}: wrong account or report id (HTTP 404)",
+    429: "Finale rate-limited the {what} request (HTTP 429)",
+}
+
+
 def status_error(status: int, body_excerpt: str, *, what: str, retry_after: str | None = None) -> FinaleError:
     """The typed error for a non-2xx answer from Finale."""
     excerpt = " ".join(body_excerpt.split())[:200]
-    if status == 401:
-        return AuthError(
-            f"Finale rejected the API key/secret for the {what} (HTTP 401)", status=status, excerpt=excerpt
-        )
-    if status == 402:
-        return AuthError(
-            "API access is not on the Finale account's plan (HTTP 402)", status=status, excerpt=excerpt
-        )
-    if status == 403:
+    kind = for_status(status)
+    if status in _STATUS_TEXT:
         target = "that report" if "report" in what else f"the {what}"
-        return PermissionDenied(
-            f"Finale refused the {what} (HTTP 403): this API user may not read {target}: check its "
-            "permissions in Finale",
-            status=status,
-            excerpt=excerpt,
-        )
-    if status == 404:
-        return NotFound(
-            f"Finale has no such {what}: wrong account or report id (HTTP 404)",
-            status=status,
-            excerpt=excerpt,
-        )
-    if status == 429:
-        return RateLimited(
-            f"Finale rate-limited the {what} request (HTTP 429)",
-            status=status,
-            excerpt=excerpt,
-            retry_after=parse_retry_after(retry_after),
-        )
-    if status >= 500:
-        return ServerError(
-            f"Finale failed serving the {what} (HTTP {status})", status=status, excerpt=excerpt
-        )
-    return BadRequest(f"Finale refused the {what} request (HTTP {status})", status=status, excerpt=excerpt)
+        message = _STATUS_TEXT[status].format(what=what, target=target)
+    elif status >= 500:
+        message = f"Finale failed serving the {what} (HTTP {status})"
+    else:
+        message = f"Finale refused the {what} request (HTTP {status})"
+    extra = {"retry_after": parse_retry_after(retry_after)} if kind is RateLimited else {}
+    return kind(message, status=status, excerpt=excerpt, **extra)
 
 
 def parse_retry_after(value: str | None) -> float | None:

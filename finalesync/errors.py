@@ -231,3 +231,25 @@ class UnknownError(InternalError):
     """An exception nobody typed and no message pattern recognised."""
 
     code = "unknown"
+
+
+def for_status(status: int) -> type[FinaleError]:
+    """The typed error an HTTP status means: 401/402 bad credentials or plan, 403 permission, 404 not found,
+    429 rate limited, 5xx Finale's own failure, any other answer a refused request. The one map of statuses:
+    the client and the classification of untyped exceptions both use it."""
+    if status == 429:
+        return RateLimited
+    if 500 <= status <= 599:
+        return ServerError
+    return {401: AuthError, 402: AuthError, 403: PermissionDenied, 404: NotFound}.get(status, BadRequest)
+
+
+def advice_for(code: str) -> str:
+    """What a person should do about a failure with error `code` (its typed error's advice)."""
+    pending = [FinaleError]
+    while pending:
+        kind = pending.pop()
+        if kind.code == code:
+            return kind.advice
+        pending.extend(kind.__subclasses__())
+    return FinaleError.advice

@@ -48,7 +48,7 @@ DUE_TOLERANCE = timedelta(seconds=60)
 def ratio(*, allow_zero: bool = False):
     """Validators for a share of rows: (0, 1], or [0, 1] with `allow_zero`."""
     low = MinValueValidator(0.0) if allow_zero else MinValueValidator(0.0001, "must be more than 0")
-    return [low, MaxValueValidator(1.0, "must be at most 1 (100 %)")]
+    return [low, MaxValueValidator(1.0, "must be at most 1 (all rows)")]
 
 
 class ScheduleState(models.TextChoices):

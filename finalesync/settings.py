@@ -202,10 +202,11 @@ FINALE_BASE_URL = env.str("FINALE_BASE_URL", default="https://app.finaleinventor
 FINALE_ACCOUNT = env.str("FINALE_ACCOUNT", default="")
 FINALE_API_KEY = env.str("FINALE_API_KEY", default="")
 FINALE_API_SECRET = env.str("FINALE_API_SECRET", default="")
+# FINALE_REPORT_URL_<TYPE> for every report type (inventory, vendors, boms, and any type added later).
 FINALE_REPORT_URLS = {
-    "inventory": env.str("FINALE_REPORT_URL_INVENTORY", default=""),
-    "vendors": env.str("FINALE_REPORT_URL_VENDORS", default=""),
-    "boms": env.str("FINALE_REPORT_URL_BOMS", default=""),
+    name.removeprefix("FINALE_REPORT_URL_").lower(): value
+    for name, value in os.environ.items()
+    if name.startswith("FINALE_REPORT_URL_") and value
 }
 FINALE_CONNECT_TIMEOUT = env.float("FINALE_CONNECT_TIMEOUT", default=10.0)
 FINALE_READ_TIMEOUT = env.float("FINALE_READ_TIMEOUT", default=120.0)

@@ -80,23 +80,24 @@ class DecimalRule:
         return out, bad if pc.any(bad).as_py() else None
 
     def _clean_odd(self, values: pa.Array) -> pa.Array:
-        """Cleaned canonical text, or null where the value is empty or not a number that fits."""
+        """Cleaned canonical text, or null where the value is empty or not a number that fits. Most odd
+        values carry thousands separators or currency signs; the rarer cases (parentheses, long numbers, many
+        decimals) cost a pass only in a batch that has them."""
         text = pc.utf8_trim_whitespace(values)
         negative = pc.and_(pc.starts_with(text, "("), pc.ends_with(text, ")"))
         text = pc.utf8_trim(text, "()")
         text = pc.replace_substring_regex(text, _NOISE, "")
         is_number = pc.match_substring_regex(text, _NUMBER)
-        flip = pc.and_(negative, pc.invert(pc.starts_with(text, "-")))
-        text = pc.if_else(flip, pc.binary_join_element_wise("-", text, ""), text)
-        parts = pc.extract_regex(
-            pc.if_else(is_number, text, "0"), r"^[-+]?0*(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?$"
-        )
-        int_digits = pc.utf8_length(pc.struct_field(parts, "int"))
-        frac_digits = pc.utf8_length(pc.struct_field(parts, "frac"))
-        fits = pc.and_(is_number, pc.less_equal(int_digits, self.max_int_digits))
+        if pc.any(negative).as_py():
+            flip = pc.and_(negative, pc.invert(pc.starts_with(text, "-")))
+            text = pc.if_else(flip, pc.binary_join_element_wise("-", text, ""), text)
+        fits = is_number
+        if (pc.max(pc.utf8_length(text)).as_py() or 0) > self.max_int_digits:
+            integer = pc.replace_substring_regex(text, r"^[-+]?0*|\..*$", "")
+            fits = pc.and_(is_number, pc.less_equal(pc.utf8_length(integer), self.max_int_digits))
         result = pc.if_else(fits, text, pa.scalar(None, pa.string()))
         # More decimals than the column keeps: round like PostgreSQL would (rare; done per value).
-        long = pc.and_(fits, pc.greater(frac_digits, self.places))
+        long = pc.and_(fits, pc.match_substring_regex(text, rf"\.[0-9]{{{self.places + 1},}}$"))
         if pc.any(long).as_py():
             rounded = [
                 self._round(v) if flag else v

@@ -17,12 +17,6 @@ from finalesync.models import DataTypeConfig, ScheduleState
 
 from .models import HealthStatus
 
-# What to do about a failure that waits for a person, by its error code (the typed errors' own advice).
-ADVICE = {
-    cls.code: cls.advice
-    for cls in [errors.FinaleError, *errors.FinaleError.__subclasses__()]
-    + [sub for cls in errors.FinaleError.__subclasses__() for sub in cls.__subclasses__()]
-}
 CREDENTIAL_CODES = {"auth", "html_response", "configuration", "not_found", "tls"}
 SUSPICIOUS_CODES = {"suspicious_drop", "suspicious_change"}
 
@@ -141,7 +135,7 @@ def _waiting_advice(code: str) -> str:
             "Review the refused sync (Review and apply… under recent failures) if the change is real, or fix "
             "the report in Finale and Resume."
         )
-    advice = ADVICE.get(code) or "Look at the error, fix its cause, then Resume the type."
+    advice = errors.advice_for(code) if code else "Look at the error, fix its cause, then Resume the type."
     if code in CREDENTIAL_CODES:
         advice += " It runs again by itself once the credentials or report URL change."
     return advice

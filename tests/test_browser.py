@@ -103,7 +103,7 @@ def test_operator_retries_a_failed_item_and_sees_the_outcome(live_server, browse
     )
     inventory = page.locator('article.card[data-type="inventory"]')
     expect(inventory).to_have_class("card tone-bad", timeout=10_000)
-    expect(inventory.locator(".error")).to_contain_text("HTTP 401 from Finale")
+    expect(inventory.locator(".state")).to_contain_text("HTTP 401 from Finale")
     assert page.evaluate("window.__sameDocument === true")
 
 

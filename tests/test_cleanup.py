@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from finalesync.datatypes import registry
 from finalesync.models import DataTypeConfig, SyncRun
 from finalesync.sync import ensure_configs
 from retries.cleanup import run_cleanup
-from finalesync.datatypes import registry
 from retries.models import FailureLog, RetryItem
 
 

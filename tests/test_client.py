@@ -1,9 +1,8 @@
 """The Finale client in isolation (HTTP mocked with `responses`): status mapping, HTML, encodings, truncation."""
 
-import json
-
 import csv
 import io
+import json
 from contextlib import contextmanager
 
 import pytest

@@ -47,6 +47,8 @@ def test_sync_killed_inside_apply_leaves_previous_rows(finale, data_type, tmp_pa
         proc.wait(timeout=10)
 
     assert rows(data_type) == before
+    # ...and neither is its row history half-written: the versions are those of the first sync only.
+    assert registry.get(data_type).model.Versions.objects.count() == len(before)
     # The killed worker's lock is gone (advisory: closed session; lease: dead pid) and the next sync applies.
     after = sync_data_type(data_type=data_type)
     assert after.outcome == "success", after.skip_reason or after.error

@@ -14,9 +14,9 @@ import requests
 from django.utils import timezone
 
 from finalesync.audit import ActionRefused, Actor
-from health.actions import send_test_alert
 from finalesync.models import AuditLog
 from health import alerts, notify
+from health.actions import send_test_alert
 from health.models import AlertChannel, Notification
 
 from .opsdata import make_user

@@ -78,6 +78,8 @@ class DataType:
     source_kind: ClassVar[str] = "report"
     # Trim surrounding whitespace from text values.
     trim_text: ClassVar[bool] = True
+    # Where the type goes in lists (dashboard cards, commands): lower first.
+    position: ClassVar[int] = 100
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -124,7 +126,8 @@ class DataType:
             column, bad = rule.clean(column)
             cleaned[name] = column
             if bad is not None:
-                reasons.append((bad, (rule, name)))
+                # A value that is missing (null) is not a bad value: the row's own error says why it is missing.
+                reasons.append((pc.fill_null(bad, False), (rule, name)))
         error = _array(raw[ERROR])
         bad_any = pc.or_(pc.is_valid(error), pc.is_null(key))
         for mask, _ in reasons:
@@ -266,14 +269,14 @@ class ReportDataType(DataType):
             reader = ReportReader(body, what=what)
             yield ReportSource(self, reader, self.read_header(reader), body)
 
-    def read(self, data: bytes) -> Iterator[Parsed]:
+    def read(self, data: bytes, *, max_examples: int = 5) -> Iterator[Parsed]:
         """Parse a whole report body held in memory (tests, the golden fixtures)."""
         import io
 
         reader = ReportReader(io.BytesIO(data), what=f"{self.label.lower()} report")
         source = ReportSource(self, reader, self.read_header(reader), None)
         for raw in source.batches():
-            yield self.finish(raw)
+            yield self.finish(raw, max_examples=max_examples)
 
     # --- hooks for report-specific row rules (vectorised) ---------------------------------------------------
     def prepare(self, table: pa.Table, header: Header, state: dict) -> pa.Table:

@@ -33,6 +33,7 @@ class Boms(ReportDataType):
     label = "Bills of materials"
     model = BomLine
     default_interval_minutes = 60
+    position = 30
     description = "Parent products and their components (hierarchical report CSV)."
     key_columns = ("parent_product_id", "component_product_id")
     # A BOM line is "so many of this component": without the quantity it says nothing.

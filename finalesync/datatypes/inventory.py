@@ -39,6 +39,7 @@ class Inventory(ReportDataType):
     label = "Inventory"
     model = InventoryItem
     default_interval_minutes = 5
+    position = 10
     description = "Stock levels per product (report CSV)."
     key_columns = ("sku",)
     # A stock mirror without the stock column would empty every stock level.

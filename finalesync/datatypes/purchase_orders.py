@@ -151,6 +151,7 @@ class PurchaseOrders(DataType):
     label = "Purchase orders"
     model = PurchaseOrder
     default_interval_minutes = 15
+    position = 40
     description = "Purchase orders and their lines (REST order collection)."
     source_kind = "api"
     # Order texts are kept exactly as Finale sent them (report cells are trimmed).
@@ -162,10 +163,10 @@ class PurchaseOrders(DataType):
     def open(self, *, client, report_url: str = "") -> Iterator[Source]:
         yield OrdersSource(self, client.order_collection())
 
-    def read(self, collection) -> Iterator[Parsed]:
+    def read(self, collection, *, max_examples: int = 5) -> Iterator[Parsed]:
         """Parse a decoded order collection (tests, the golden fixtures)."""
         for raw in OrdersSource(self, collection).batches():
-            yield self.finish(raw)
+            yield self.finish(raw, max_examples=max_examples)
 
     def order_values(self, order: dict) -> tuple:
         """One order's field values, in field order (raises RowError for an order that cannot be read)."""

@@ -24,9 +24,8 @@ def _discover() -> dict[str, DataType]:
 
 
 DATATYPES: dict[str, DataType] = _discover()
-# The order operators know from the original system.
-_PREFERRED = ["inventory", "vendors", "boms", "purchase_orders"]
-NAMES: list[str] = [n for n in _PREFERRED if n in DATATYPES] + sorted(set(DATATYPES) - set(_PREFERRED))
+# Each type says where it goes in lists (`position`; the order operators know from the original system).
+NAMES: list[str] = sorted(DATATYPES, key=lambda name: (DATATYPES[name].position, name))
 
 
 def get(name: str) -> DataType:

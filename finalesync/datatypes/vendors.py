@@ -40,6 +40,7 @@ class Vendors(ReportDataType):
     label = "Vendors"
     model = Vendor
     default_interval_minutes = 60
+    position = 20
     description = "Suppliers with contact details (report CSV)."
     key_columns = ("name",)
     header_markers = ("name", "email address 0", "phone number 0")

@@ -104,7 +104,7 @@ class Command(BaseCommand):
         connection.save()
         configs = ensure_configs()
         for name, config in configs.items():
-            if registry.get(name).source == "report":
+            if registry.get(name).source_kind == "report":
                 DataTypeConfig.objects.filter(pk=config.pk).update(report_url="")
                 config.report_url = sim.report_url(name)
                 config.save(update_fields=["report_url"])

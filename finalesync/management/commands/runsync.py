@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from finalesync import audit
 from finalesync.datatypes import registry
+from finalesync.errors import advice_for
 from finalesync.management.base import DatabaseCommand
-from finalesync.models import ORDINARY_SKIPS, AuditLog, SyncRun
+from finalesync.models import ORDINARY_SKIPS, AuditLog, ScheduleState, SyncRun
 from finalesync.runs import RunResult
 from finalesync.safety import Confirmation
 from finalesync.sync import Progress, ensure_configs, sync_data_type
@@ -117,7 +118,7 @@ class Command(DatabaseCommand):
                         type(config).objects.filter(pk=config.pk).update(
                             last_skip_reason=reason[:200], last_skipped_at=now
                         )
-                    results.append(skipped(name, reason))
+                    results.append(skipped(name, reason, state, config))
                     continue
                 results.append(
                     sync_data_type(
@@ -189,10 +190,32 @@ def audit_runs(results, *, user: str, confirm: bool) -> None:
         )
 
 
-def skipped(name: str, reason: str) -> RunResult:
+def skipped(name: str, reason: str, state: str, config) -> RunResult:
     return RunResult(
-        data_type=name, outcome=SyncRun.Outcome.SKIPPED, trigger=SyncRun.Trigger.CLI, skip_reason=reason
+        data_type=name,
+        outcome=SyncRun.Outcome.SKIPPED,
+        trigger=SyncRun.Trigger.CLI,
+        skip_reason=reason,
+        advice=skip_advice(name, state, config),
     )
+
+
+def skip_advice(name: str, state: str, config) -> str | None:
+    """What a person can do about a type the schedule leaves alone (None when it is simply not due)."""
+    once = f"`runsync {name} --force` runs it once now"
+    if state == ScheduleState.WAITING:
+        fix = (
+            advice_for(config.attention_code)
+            if config.attention_code
+            else "Fix the cause of its last failure."
+        )
+        return f"{fix} Then resume it on the dashboard, or {once}."
+    return {
+        ScheduleState.PAUSED: f"Resume it on the dashboard or in the admin; {once}.",
+        ScheduleState.SNOOZED: f"It syncs again when the snooze ends; {once}.",
+        ScheduleState.HELD: f"Its retry (or Finale's Retry-After) goes first; {once}.",
+        ScheduleState.DISABLED: "Enable it in the admin (Data types).",
+    }.get(state)
 
 
 def _json(data) -> str:
