@@ -164,14 +164,7 @@ def _analyze_diff(execute, sql, params, many, context):
     return result
 
 
-def _analyze_key(execute, sql, params, many, context):
-    """Staging.index(): statistics of the two columns the comparison joins and filters on, not of all 24."""
-    if sql.startswith('ANALYZE "finalesync_stage_'):
-        sql = f"{sql} (natural_key, bad)"
-    return execute(sql, params, many, context)
-
-
-PROTOTYPES = {"analyze-diff": _analyze_diff, "analyze-key": _analyze_key}
+PROTOTYPES = {"analyze-diff": _analyze_diff}
 
 
 def setup_django(*, timers: bool) -> None:
@@ -200,7 +193,23 @@ def runsync(argv: list[str]) -> None:
         execute_from_command_line([str(ROOT / "manage.py"), "runsync", *argv])
     finally:
         if phases_file:
-            Path(phases_file).write_text(json.dumps(TIMER.spent))
+            Path(phases_file).write_text(json.dumps({**TIMER.spent, **memory()}))
+
+
+def memory() -> dict:
+    """This process's peak RSS (VmHWM, its own address space only) and the Arrow memory pool's peak, both in
+    bytes, under keys no call path can have."""
+    import pyarrow as pa
+
+    out = {"_arrow_pool_peak_bytes": pa.default_memory_pool().max_memory()}
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    out["_vmhwm_bytes"] = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return out
 
 
 # --- live-table digest ----------------------------------------------------------------------------------------
@@ -250,7 +259,7 @@ def loop(args) -> dict:
     bodies = InventoryBodies(args.rows, args.seed, events=args.events)
     rebuild_s = time.perf_counter() - start
     first_seq = history_seq()
-    keep_at = args.checksum_seq
+    keep_at = {int(x) for x in args.checksum_seqs.split(",") if x}
     out = {"rebuild_s": rebuild_s, "first_seq": first_seq, "syncs": [], "checksums": {}}
     for _ in range(args.syncs):
         changed = bodies.mutate()
@@ -283,7 +292,7 @@ def loop(args) -> dict:
         )
         if str(result.outcome) != "success":
             break
-        if seq == keep_at:
+        if seq in keep_at:
             out["checksums"][str(seq)] = live_checksum()
     out["last_version"] = bodies.version
     return out
@@ -403,9 +412,7 @@ def main(argv=None) -> int:
     p.add_argument("--events", type=int, required=True, help="mutations already published")
     p.add_argument("--syncs", type=int, required=True)
     p.add_argument("--report", required=True, help="the served report file")
-    p.add_argument(
-        "--checksum-seq", type=int, default=-1, help="digest the live rows after reaching this seq"
-    )
+    p.add_argument("--checksum-seqs", default="", help="digest the live rows after reaching these seqs (a,b)")
     p = sub.add_parser("restore")
     p.add_argument("--seq", type=int, required=True)
     sub.add_parser("checksum")

@@ -244,7 +244,7 @@ def run_child(cmd: list[str], env: dict, *, timeout: float, diagnose=None) -> Ch
             stdout=Path(out.name).read_bytes().decode("utf-8", "replace"),
             stderr=Path(err.name).read_bytes().decode("utf-8", "replace"),
             wall=wall,
-            maxrss_mb=maxrss_kb / 1024,  # KiB on Linux
+            maxrss_mb=maxrss_kb * 1024 / 1e6,  # KiB on Linux; MB (10^6 bytes) as the target is stated
             cpu=cpu,
             timed_out=seen[0] if seen else None,
         )
@@ -544,7 +544,7 @@ class Plan:
     rows: int
     seed: int
     history_syncs: int
-    restore_back: int
+    restore_back: list[int]
     naive_rows: int
     phases: bool
     profile_dir: Path | None
@@ -651,9 +651,9 @@ class Bench:
             r["created"] == n == live == r["item_count"] == versions and r["updated"] == r["deleted"] == 0,
             f"created={r['created']:,} item_count={r['item_count']:,} live={live:,} history={versions:,} N={n:,}",
         )
-        target = self.restore_target()
+        targets = self.restore_targets()
         expected_states = {}
-        if target == 1:
+        if 1 in targets.values():
             expected_states[1] = self.checksum()
 
         # (b) nothing changed
@@ -695,17 +695,18 @@ class Bench:
             f"missing {len(expected - stamped)}, extra {len(stamped - expected)}; created_at later: {born}",
         )
         step.note = f"{r['updated']:,} updated"
-        if target == 2:
+        if 2 in targets.values():
             expected_states[2] = self.checksum()
 
         if plan.history_syncs > 1:
-            self.loop(target)
+            self.loop(sorted(t for t in targets.values() if t > 2))
             expected_states.update({int(k): v for k, v in out.loop.get("checksums", {}).items()})
         log(f"[{db.name}] sizes of the live table and the row history ...")
         out.sizes = db.sizes()
         out.sizes["changing_syncs"] = plan.history_syncs
-        if target is not None:
-            self.restore(target, expected_states.get(target))
+        out.restore = {"targets": []}
+        for back, target in targets.items():
+            self.restore(back, target, expected_states.get(target))
         if plan.naive_rows:
             self.naive()
         return out
@@ -719,19 +720,19 @@ class Bench:
         # (a) is seq 1, (c) seq 2, each loop sync one more.
         return 1 + max(1, self.plan.history_syncs)
 
-    def restore_target(self) -> int | None:
-        if not self.plan.restore_back:
-            return None
-        target = self.latest_seq() - self.plan.restore_back
-        return target if target >= 1 else None
+    def restore_targets(self) -> dict[int, int]:
+        """{syncs back: history seq} of each restore to measure (seq 1 is the full sync's state)."""
+        latest = self.latest_seq()
+        return {back: latest - back for back in self.plan.restore_back if 1 <= latest - back < latest}
 
-    def loop(self, target: int | None) -> None:
+    def loop(self, checksum_seqs: list[int]) -> None:
         plan, db, out = self.plan, self.db, self.out
         more = plan.history_syncs - 1
         log(f"[{db.name}] loop: {more} more 1% syncs in one process ...")
         child = self.child(
             ["loop", "--rows", str(plan.rows), "--seed", str(plan.seed), "--events", str(self.bodies.version),
-             "--syncs", str(more), "--report", str(plan.report), "--checksum-seq", str(target or -1)],
+             "--syncs", str(more), "--report", str(plan.report),
+             "--checksum-seqs", ",".join(map(str, checksum_seqs))],
             name="loop", timeout=plan.step_timeout * max(1, more),
         )  # fmt: skip
         if child.timed_out or child.rc != 0:
@@ -752,44 +753,46 @@ class Bench:
             + (f"; first failure: {bad[0]['error']}" if bad else ""),
         )
 
-    def restore(self, target: int, expected: dict | None) -> None:
-        """Restore to `target` as the engine is; with --restore-prototype also with those prototypes (after
-        undoing a restore that finished, so both start from the same state)."""
+    def restore(self, back: int, target: int, expected: dict | None) -> None:
+        """Restore to `target` (`back` changing syncs before the last sync) as the engine is; with
+        --restore-prototype again with those prototypes. A restore that finished is undone first (a restore to
+        the seq it started from), so every attempt starts from the state the last sync left."""
         plan, db, out = self.plan, self.db, self.out
-        latest = self.history_seq()
-        # Rows that differ between the state at `target` and the latest one: those changed by the mutation
+        # Rows that differ between the state at `target` and the last sync's: those changed by the mutation
         # events after it (event v made seq v + 1).
         differ = set()
-        for version in range(target, latest):
+        for version in range(target, self.latest_seq()):
             differ.update(self.bodies.changed_by(version))
-        out.restore = {"target": target, "from_seq": latest, "expected_updated": len(differ), "attempts": []}
+        entry = {"back": back, "target": target, "expected_updated": len(differ), "attempts": []}
+        out.restore["targets"].append(entry)
         variants = [("as is", plan.prototypes)]
         if plan.restore_prototypes:
             variants.append((f"with {plan.restore_prototypes}", plan.restore_prototypes))
         for label, prototypes in variants:
-            if out.restore["attempts"] and out.restore["attempts"][-1]["outcome"] == "success":
-                undo_to = out.restore["attempts"][-1]["from_seq"]
-                log(f"[{db.name}] undo: restore to seq {undo_to} (not timed) ...")
-                undo = self.child(["restore", "--seq", str(undo_to)], name="undo", timeout=plan.step_timeout,
-                                  env={"BENCH_PROTOTYPES": prototypes})  # fmt: skip
+            attempt = self.restore_attempt(label, back, target, prototypes, expected, len(differ))
+            entry["attempts"].append(attempt)
+            if attempt["outcome"] == "success":
+                log(f"[{db.name}] undo: restore to seq {attempt['from_seq']} (not timed) ...")
+                undo = self.child(["restore", "--seq", str(attempt["from_seq"])], name="undo",
+                                  timeout=plan.step_timeout, env={"BENCH_PROTOTYPES": "analyze-diff"})  # fmt: skip
                 if undo.rc != 0 or undo.json().get("outcome") != "success":
                     raise BenchError(f"the undo restore failed: {undo.stderr[-2000:]}")
-            attempt = self.restore_attempt(label, target, prototypes, expected, len(differ))
-            out.restore["attempts"].append(attempt)
 
-    def restore_attempt(self, label: str, target: int, prototypes: str, expected, differ: int) -> dict:
+    def restore_attempt(
+        self, label: str, back: int, target: int, prototypes: str, expected, differ: int
+    ) -> dict:
         plan, db, out = self.plan, self.db, self.out
         latest = self.history_seq()
         log(
             f"[{db.name}] restore {label} from seq {latest} to seq {target} (timeout {plan.restore_timeout:g} s) ..."
         )
-        child = self.child(["restore", "--seq", str(target)], name=f"restore_{len(out.restore['attempts'])}",
+        child = self.child(["restore", "--seq", str(target)], name=f"restore_{back}_{label.split()[0]}",
                            timeout=plan.restore_timeout, env={"BENCH_PROTOTYPES": prototypes})  # fmt: skip
         base = {"label": label, "prototypes": prototypes, "from_seq": latest, "to_seq": target,
                 "wall_outer": child.wall, "rss_mb": child.maxrss_mb, "cpu": child.cpu}  # fmt: skip
         if child.timed_out:
             log(f"[{db.name}] restore {label} killed after {plan.restore_timeout:g} s")
-            out.check(f"restore {label}: finished within {plan.restore_timeout:g} s", False,
+            out.check(f"restore {back} back {label}: finished within {plan.restore_timeout:g} s", False,
                       child.timed_out.replace("\n", " / ")[:600])  # fmt: skip
             return {**base, "outcome": "killed", "killed_after": plan.restore_timeout}
         if child.rc != 0:
@@ -800,8 +803,7 @@ class Bench:
             f"[{db.name}] restore {label}: {res['duration_ms'] / 1000:.2f} s engine, updated {res['updated']:,}"
         )
         out.check(
-            f"restore {label} to seq {target} ({self.plan.restore_back} changing syncs back) succeeded, updating exactly the rows "
-            "changed since",
+            f"restore {back} back {label}: succeeded, updating exactly the rows changed since seq {target}",
             res["outcome"] == "success"
             and res["updated"] == differ
             and res["created"] == res["deleted"] == 0,
@@ -810,7 +812,7 @@ class Bench:
             + (f" error={res['error']}" if res["error"] else ""),
         )
         out.check(
-            f"restore {label}: rows = the state synced at seq {target} (row count and digest of every value)",
+            f"restore {back} back {label}: rows = the state synced at seq {target} (count and digest of all values)",
             expected is not None and after == expected,
             f"after: {after['count']:,} rows, digest {after['checksum'][:12]}…; then: "
             + (
@@ -948,12 +950,11 @@ def targets(run: DbRun, rows: int) -> list[tuple[str, bool | None, str]]:
             f"{ratio:.2f}× compacted, {size_ratio(run.sizes, 'as_left'):.2f}× as left, after {syncs} syncs"
             + ("" if applies else " (target is at 100k rows, 100 syncs)"),
         ))  # fmt: skip
-    if run.restore:
-        r = run.restore
+    for entry in run.restore.get("targets", []):
         out.append((
-            f"restore to a point {r['from_seq'] - r['target']} syncs back: time",
+            f"restore to a point {entry['back']} changing syncs back: time",
             None,
-            "; ".join(attempt_text(a) for a in r["attempts"]),
+            "; ".join(attempt_text(a) for a in entry["attempts"]),
         ))  # fmt: skip
     return out
 
@@ -973,8 +974,7 @@ def fmt_s(x) -> str:
     return "" if x is None else f"{x:.2f}"
 
 
-def markdown(runs: list[DbRun], info: dict, plan: Plan, extra: dict) -> str:
-    rows = plan.rows
+def markdown(runs: list[DbRun], info: dict, rows: int, extra: dict) -> str:
     out = [
         f"### {rows:,} rows",
         "",
@@ -1032,6 +1032,20 @@ def markdown(runs: list[DbRun], info: dict, plan: Plan, extra: dict) -> str:
         out.append(
             "| engine duration_ms | " + " | ".join(f"{r.steps[k].seconds:.2f}" for r, k in cols) + " |"
         )
+
+        def megabytes(step: Step, key: str) -> str:
+            value = step.phases.get(key)
+            return "" if value is None else f"{value / 1e6:.0f}"
+
+        out.append(
+            "| peak RSS, MB (wait4 / VmHWM / of which Arrow's memory pool at its peak) | "
+            + " | ".join(
+                f"{r.steps[k].rss_mb:.0f} / {megabytes(r.steps[k], '_vmhwm_bytes')} / "
+                f"{megabytes(r.steps[k], '_arrow_pool_peak_bytes')}"
+                for r, k in cols
+            )
+            + " |"
+        )
     for r in runs:
         if r.loop.get("syncs"):
             out += ["", loop_summary(r)]
@@ -1039,7 +1053,7 @@ def markdown(runs: list[DbRun], info: dict, plan: Plan, extra: dict) -> str:
         if r.sizes:
             out += ["", sizes_summary(r)]
     for r in runs:
-        if r.restore:
+        if r.restore.get("targets"):
             out += ["", restore_summary(r)]
     out += [
         "",
@@ -1100,23 +1114,43 @@ def sizes_summary(r: DbRun) -> str:
 
 
 def restore_summary(r: DbRun) -> str:
-    x = r.restore
-    parts = []
-    for a in x["attempts"]:
-        phases = a.get("phases") or {}
-        top = sorted(((p, v[1]) for p, v in phases.items() if p.count("/") == 2 and p.startswith("restore/")),
-                     key=lambda pv: -pv[1])[:5]  # fmt: skip
-        where = ", ".join(f"{p.split('/')[-1]} {s:.2f} s" for p, s in top)
-        rss = f", peak RSS {a['rss_mb']:.0f} MB" if a.get("rss_mb") else ""
-        parts.append(attempt_text(a) + rss + (f"; inside apply_state: {where}" if where else ""))
-    return (
-        f"{DbLabels[r.database]} restore from seq {x['from_seq']} to seq {x['target']} ({x['expected_updated']:,} "
-        "rows differ): " + " — ".join(parts) + "."
-    )
+    lines = []
+    for x in r.restore.get("targets", []):
+        parts = []
+        for a in x["attempts"]:
+            phases = a.get("phases") or {}
+            top = sorted(((p, v[1]) for p, v in phases.items() if p.count("/") == 2 and p.startswith("restore/")),
+                         key=lambda pv: -pv[1])[:5]  # fmt: skip
+            where = ", ".join(f"{p.split('/')[-1]} {s:.2f} s" for p, s in top)
+            rss = f", peak RSS {a['rss_mb']:.0f} MB" if a.get("rss_mb") else ""
+            parts.append(attempt_text(a) + rss + (f"; inside apply_state: {where}" if where else ""))
+        lines.append(
+            f"{DbLabels[r.database]} restore {x['back']} changing syncs back (to seq {x['target']}; "
+            f"{x['expected_updated']:,} rows differ): " + " — ".join(parts) + "."
+        )
+    return "\n\n".join(lines)
 
 
-def console_report(runs: list[DbRun], info: dict, plan: Plan, extra: dict) -> None:
-    print(markdown(runs, info, plan, extra))
+def from_json(data: dict) -> list[DbRun]:
+    """The runs of a --json file, to render them again (--render)."""
+    runs = []
+    for name, r in data["databases"].items():
+        steps = {
+            k: Step(k, v["label"], v["rows"], v["seconds"], v.get("wall"), v.get("rss_mb"), v.get("cpu"),
+                    v.get("note", ""), v.get("result", {}), v.get("phases", {}))
+            for k, v in r["steps"].items()
+        }  # fmt: skip
+        checks = [(c["check"], c["ok"], c["detail"]) for c in r["checks"]]
+        runs.append(DbRun(name, steps, checks, r.get("loop") or {}, r.get("sizes") or {}, r.get("restore") or {},
+                          r.get("error")))  # fmt: skip
+    return runs
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
 
 
 def machine_info() -> dict:
@@ -1125,6 +1159,7 @@ def machine_info() -> dict:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "load_avg": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "uptime": uptime(),
         "sqlite": sqlite3.sqlite_version,
     }
     try:
@@ -1172,9 +1207,9 @@ def main(argv=None) -> int:
     )
     parser.add_argument(
         "--restore-back",
-        type=int,
-        default=10,
-        help="restore to the state this many syncs back (0: no restore)",
+        default="10",
+        metavar="N[,N]",
+        help="restore to the state this many changing syncs before the last (comma-separated; 0: no restore)",
     )
     parser.add_argument(
         "--restore-timeout", type=float, help="kill the restore after S seconds (default: --step-timeout)"
@@ -1183,7 +1218,7 @@ def main(argv=None) -> int:
         "--prototype",
         default="",
         metavar="NAMES",
-        help="engine changes to try out in every child, comma-separated: analyze-diff, analyze-key (the report "
+        help="engine changes to try out in every child, comma-separated: analyze-diff (the report "
         "says so; see bench/bench_child.py)",
     )
     parser.add_argument(
@@ -1206,10 +1241,17 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", metavar="FILE", help="also write the tables as Markdown to FILE")
     parser.add_argument("--keep-db", action="store_true", help="keep the benchmark databases")
     parser.add_argument(
+        "--render", metavar="JSON", help="print the Markdown of an earlier --json file and exit"
+    )
+    parser.add_argument(
         "--step-timeout", type=float, help="kill a step after S seconds (default 300 + 0.6 ms/row)"
     )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.render:
+        data = json.loads(Path(args.render).read_text())
+        print(markdown(from_json(data), data["machine"], data["rows"], data["body"]), end="")
+        return 0
 
     rows = 1_000_000 if args.million else args.rows
     if rows < 100:
@@ -1217,6 +1259,10 @@ def main(argv=None) -> int:
     wanted = [d.strip() for d in args.databases.split(",") if d.strip()]
     if not wanted or any(d not in DATABASES for d in wanted):
         parser.error(f"--databases takes {', '.join(DATABASES)}")
+    try:
+        restore_back = sorted({int(b) for b in args.restore_back.split(",") if int(b) > 0}, reverse=True)
+    except ValueError:
+        parser.error("--restore-back takes whole numbers, comma-separated")
     history_syncs = args.history_syncs if args.history_syncs is not None else (100 if rows <= 100_000 else 10)
     profile_dir = Path(args.profile).resolve() if args.profile else None
     if profile_dir:
@@ -1227,7 +1273,7 @@ def main(argv=None) -> int:
     info = machine_info()
     workdir = Path(tempfile.mkdtemp(prefix="finalesync_bench_"))
     plan = Plan(
-        rows=rows, seed=args.seed, history_syncs=max(1, history_syncs), restore_back=max(0, args.restore_back),
+        rows=rows, seed=args.seed, history_syncs=max(1, history_syncs), restore_back=restore_back,
         naive_rows=max(0, args.naive_rows), phases=args.phases, profile_dir=profile_dir,
         step_timeout=args.step_timeout or 300 + rows * 0.0006, workdir=workdir,
         report=workdir / "report.csv", plain=workdir / "plain.csv", prototypes=args.prototype,
@@ -1295,11 +1341,12 @@ def main(argv=None) -> int:
             shutil.rmtree(workdir, ignore_errors=True)
 
     info["load_avg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    console_report(runs, info, plan, extra)
+    info["uptime_end"] = uptime()
+    print(markdown(runs, info, rows, extra))
     if profile_dir:
         print(f"profiles (timings include cProfile overhead): {profile_dir}/<database>_<step>.prof")
     if args.markdown:
-        Path(args.markdown).write_text(markdown(runs, info, plan, extra))
+        Path(args.markdown).write_text(markdown(runs, info, rows, extra))
     if args.json:
         Path(args.json).write_text(
             json.dumps(
