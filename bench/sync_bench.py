@@ -978,7 +978,7 @@ def markdown(runs: list[DbRun], info: dict, rows: int, extra: dict) -> str:
     out = [
         f"### {rows:,} rows",
         "",
-        f"{info['date']}, engine commit `{info['commit']}`; load average {info['load_avg']} at start, "
+        f"{info['date']}, engine as of commit `{info.get('engine_commit', '?')}` (checkout `{info['commit']}`); load average {info['load_avg']} at start, "
         f"{info['load_avg_end']} at end. Report body {extra['body_mb']:.1f} MB; downloading it alone (Python, "
         f"loopback) {extra['fetch_s']:.2f} s = {extra['body_mb'] / extra['fetch_s']:.0f} MB/s.",
         "",
@@ -1162,12 +1162,17 @@ def machine_info() -> dict:
         "uptime": uptime(),
         "sqlite": sqlite3.sqlite_version,
     }
-    try:
-        info["commit"] = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        info["commit"] = "?"
+    for key, cmd in (
+        ("commit", ["git", "rev-parse", "--short", "HEAD"]),
+        # The last commit that changed the engine (what the figures are about).
+        ("engine_commit", ["git", "log", "-1", "--format=%h", "--", "finalesync", "retries", "health"]),
+    ):
+        try:
+            info[key] = subprocess.run(
+                cmd, cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            info[key] = "?"
     try:
         with open("/proc/cpuinfo") as fh:
             info["cpu_model"] = next(
