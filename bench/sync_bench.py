@@ -964,9 +964,10 @@ def attempt_text(a: dict) -> str:
         return f"{a['label']}: killed unfinished after {a['killed_after']:g} s"
     if a["outcome"] != "success":
         return f"{a['label']}: {a['outcome']} ({a.get('error')})"
+    # The restore's own wall time in its process; the engine's duration_ms leaves out the run record.
     return (
-        f"{a['label']}: {a['duration_ms'] / 1000:.2f} s engine, {a['wall_outer']:.2f} s with process start "
-        f"({a['updated']:,} rows put back)"
+        f"{a['label']}: {a['duration_ms'] / 1000:.2f} s engine ({a['wall']:.2f} s around the call; "
+        f"{a['updated']:,} rows put back)"
     )
 
 
@@ -988,7 +989,7 @@ def markdown(runs: list[DbRun], info: dict, rows: int, extra: dict) -> str:
     out.append("| --- | " + " | ".join("---: | ---: | ---:" for _ in heads) + " |")
     keys = [k for k in ("a", "b", "c", "d", "d2", "e", "e2") if any(k in r.steps for r in runs)]
     for key in keys:
-        label = next(r.steps[key].label for r in runs if key in r.steps)
+        label = " / ".join(dict.fromkeys(r.steps[key].label for r in runs if key in r.steps))
         cells = []
         for r in runs:
             s, e = r.steps.get(key), r.steps.get("e")
