@@ -848,10 +848,12 @@ class Bench:
 # --- figures ------------------------------------------------------------------------------------------------------
 # Rows of the phase table: (label, call paths under the sync's root whose seconds are added up).
 PHASE_ROWS = (
+    ("live rows' keys and line digests (passing over unchanged lines)", ("Staging.pass_over",)),
     ("download + parse + stage", ("FinaleClient._get", "ReportDataType.read_header", "Staging.__enter__",
                                   "Staging.load")),
     ("· HTTP request until the headers", ("FinaleClient._get",)),
     ("· body reads through the client (the download)", ("Staging.load/ReportBody.read",)),
+    ("· record digests (blake2b per record)", ("Staging.load/line_digests",)),
     ("· pyarrow read_csv of the pieces", ("Staging.load/ReportReader._parse", "Staging.load/ReportReader._parse_python")),
     ("· raw fields: key, NUL check, extras as JSON", ("Staging.load/ReportDataType.raw_fields",)),
     ("· value checks and cleaning (finish)", ("Staging.load/DataType.finish",)),
@@ -875,8 +877,14 @@ PHASE_ROWS = (
     ("sync_data_type, whole call", ("",)),
 )  # fmt: skip
 LOAD_CHILDREN = tuple(
-    p for label, paths in PHASE_ROWS[2:9] for p in (paths or ()) if p.startswith("Staging.load/")
+    p
+    for label, paths in PHASE_ROWS
+    if label.startswith("·")
+    for p in (paths or ())
+    if p.startswith("Staging.load/")
 )
+LOAD_REST = next(label for label, _ in PHASE_ROWS if label.startswith("· rest of load"))
+UNATTRIBUTED = next(label for label, _ in PHASE_ROWS if label.startswith("unattributed"))
 
 
 def phase_seconds(phases: dict, root: str = "sync_data_type") -> dict[str, float]:
@@ -893,9 +901,9 @@ def phase_seconds(phases: dict, root: str = "sync_data_type") -> dict[str, float
         ("FinaleClient._get", "ReportDataType.read_header", "Staging.__enter__", "Staging.load")
     )
     load_rest -= total(LOAD_CHILDREN) + total(("FinaleClient._get",))
-    out[PHASE_ROWS[9][0]] = load_rest
+    out[LOAD_REST] = load_rest
     top = [paths for label, paths in PHASE_ROWS if paths and not label.startswith("·") and paths != ("",)]
-    out[PHASE_ROWS[19][0]] = total(("",)) - sum(total(p) for p in top)
+    out[UNATTRIBUTED] = total(("",)) - sum(total(p) for p in top)
     return out
 
 

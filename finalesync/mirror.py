@@ -10,8 +10,10 @@ needs nothing from the live table: rows lost from the live table by hand can be 
 from django.db import models
 from django.db.models.signals import class_prepared
 
-# Columns every mirrored row has besides the data type's own fields.
+# When a row was first synced and last changed.
 STAMPS = ("created_at", "updated_at")
+# Columns every mirrored row has besides its data: they are not compared, and not kept in the row history.
+BOOKKEEPING = ("natural_key", "line_digest", *STAMPS)
 
 
 class MirroredRow(models.Model):
@@ -22,6 +24,9 @@ class MirroredRow(models.Model):
     """
 
     natural_key = models.CharField(max_length=255, unique=True)
+    # Digest of the report line the row was last read from (null when unknown): a re-sync passes over a line
+    # whose digest is a live row's without reading it again (finalesync/unchanged.py).
+    line_digest = models.BigIntegerField(null=True, blank=True, editable=False)
     extra = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
@@ -34,10 +39,9 @@ class MirroredRow(models.Model):
 
 
 def data_fields(model) -> list[models.Field]:
-    """The fields a sync compares and writes: the type's own columns and `extra` (not the id, not the stamps)."""
-    return [
-        f for f in model._meta.concrete_fields if not f.primary_key and f.name not in ("natural_key", *STAMPS)
-    ]
+    """The fields a sync compares and writes: the type's own columns and `extra` (not the id, the key, the
+    line digest or the stamps)."""
+    return [f for f in model._meta.concrete_fields if not f.primary_key and f.name not in BOOKKEEPING]
 
 
 def _version_model(model) -> type[models.Model]:

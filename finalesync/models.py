@@ -124,6 +124,9 @@ class DataTypeConfig(models.Model):
     history_floor = models.IntegerField(default=0)
     # How many live rows that state has (a cheap first look at whether someone changed the table by hand).
     live_rows = models.IntegerField(default=0)
+    # When a sync last read every line of the report and compared every row (finalesync/unchanged.py): in
+    # between, syncs pass over the lines that have not changed since.
+    full_compare_at = models.DateTimeField(null=True, blank=True)
     # Set when the last failure needs a person (bad credentials, schema error, suspicious data...): the
     # schedule leaves the type alone until it is resumed, a person runs it, or (for credential failures) the
     # credentials it failed with have changed.

@@ -6,6 +6,9 @@ boundary (a line end outside quotes: the quote count before it is even), and eac
 `pyarrow.csv.read_csv`, every cell as text. A piece with ragged rows (fewer or more cells than the header) is
 parsed again with Python's csv module, so short rows are padded, rows with surplus data are bad rows, and
 every row keeps its exact record number. Memory stays at a few pieces whatever the report's size.
+
+Given a salt, every line of a piece gets a digest (column `_digest`), and lines that an `UnchangedLines`
+recognises are passed over unread (finalesync/unchanged.py).
 """
 
 from __future__ import annotations
@@ -17,15 +20,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 from django.conf import settings
 
 from .errors import EmptyData, MalformedData, SchemaError, TruncatedResponse
+from .unchanged import line_digests
 
 # Bigger pieces keep both cores busy in pyarrow; 8 MiB bounds a batch (and a million-row sync) well below 250 MB.
 PIECE_BYTES = 8 << 20
 LINE = "_line"
 ERROR = "_error"
+DIGEST = "_digest"
 
 
 def normalise_header(cell: str) -> str:
@@ -169,10 +175,14 @@ class ReportReader:
                     f"The {self.what} has a record longer than {max_record:,} bytes (FINALE_MAX_LINE_BYTES)"
                 )
 
-    def batches(self, header: Header) -> Iterator[pa.RecordBatch]:
+    def batches(
+        self, header: Header, *, salt: bytes | None = None, unchanged=None
+    ) -> Iterator[pa.RecordBatch]:
         """Record batches of every data row after the header: text columns `c0`..`c{width-1}` (short rows
-        padded), `_line` (the record number after the header, from 1) and `_error` (a reason for rows that
-        cannot be read, such as surplus cells with data; else null)."""
+        padded), `_line` (the record number after the header, from 1), `_error` (a reason for rows that
+        cannot be read, such as surplus cells with data; else null) and `_digest` (the digest of the row's
+        line with `salt`; null without a salt, or where a field spans lines). Lines that `unchanged` (an
+        UnchangedLines) recognises are passed over: they have no row."""
         line = 0
         for piece, last in self._pieces():
             tail = None
@@ -184,8 +194,10 @@ class ReportReader:
                     split = piece.rfind(b"\n", 0, split)
                 piece, tail = piece[: split + 1], piece[split + 1 :]
             if piece:
-                batch = self._parse(piece, header, first_line=line + 1)
-                line += batch.num_rows
+                records, batch = self._read_piece(
+                    piece, header, first=line + 1, salt=salt, unchanged=unchanged
+                )
+                line += records
                 self.rows_read = line
                 yield batch
             if tail is not None:
@@ -195,12 +207,49 @@ class ReportReader:
                         f"The {self.what} ends in the middle of a row: the transfer was cut short",
                         excerpt=tail[-80:].decode("utf-8", "replace"),
                     )
-                batch = self._parse_python(tail, header, first_line=line + 1)
+                batch = self._parse_python(tail, header, numbers=line + 1)
                 line += batch.num_rows
                 self.rows_read = line
                 yield batch
 
-    def _parse(self, piece: bytes, header: Header, *, first_line: int) -> pa.RecordBatch:
+    def _read_piece(
+        self, piece: bytes, header: Header, *, first: int, salt, unchanged
+    ) -> tuple[int, pa.RecordBatch]:
+        """Read one piece (whole records), passing over unchanged ones; returns (its records, the batch)."""
+        records = _records(piece) if salt is not None else None
+        if records is None:
+            batch = self._parse(piece, header, numbers=first)
+            return batch.num_rows, batch
+        records, spans = records
+        digests = line_digests(salt, records)
+        if unchanged is not None:
+            same = unchanged.match(digests)
+            if pc.any(same).as_py():
+                read = pc.invert(same)
+                wanted = pc.indices_nonzero(read)
+                rest = [records[i] for i in wanted.to_pylist()]
+                numbers = pc.add(pc.cast(wanted, pa.int64()), first)
+                if rest:
+                    batch = self._parse(
+                        b"\n".join(rest) + b"\n", header, numbers=numbers, digests=digests.filter(read)
+                    )
+                else:
+                    batch = _batch(
+                        header, [pa.array([], pa.string())] * header.width, numbers, [], digests[:0]
+                    )
+                if _agrees(batch, [spans[i] for i in wanted.to_pylist()]):
+                    passed = pc.indices_nonzero(same)
+                    unchanged.record(digests.filter(same), pc.add(pc.cast(passed, pa.int64()), first))
+                    return len(records), batch
+                # The parser saw other records than the quotes suggest (stray quotes): read the whole piece.
+        batch = self._parse(piece, header, numbers=first, digests=digests)
+        if not _agrees(batch, spans):
+            batch = _batch(header, batch.columns[: header.width], batch[LINE], batch[ERROR], None)
+        return batch.num_rows, batch
+
+    def _parse(self, piece: bytes, header: Header, *, numbers, digests=None) -> pa.RecordBatch:
+        """Parse whole records; `numbers` is the first record's number or every record's; `digests` every
+        record's digest (dropped if the records turn out not to be the lines they were computed for)."""
         ragged = []
 
         def on_invalid(row):
@@ -223,23 +272,15 @@ class ReportReader:
         except pa.ArrowInvalid:
             # Invalid UTF-8 (which pyarrow cannot even hand to the row handler) or broken CSV: Python's csv
             # module reads the piece again and says exactly what and where.
-            return self._parse_python(piece, header, first_line=first_line)
+            return self._parse_python(piece, header, numbers=numbers, digests=digests)
         if ragged:
             # pyarrow cannot say where a ragged row sat; Python's csv module can (rare: exports are regular).
-            return self._parse_python(piece, header, first_line=first_line)
+            return self._parse_python(piece, header, numbers=numbers, digests=digests)
         table = table.combine_chunks()
-        n = table.num_rows
-        columns = [
-            *table.columns,
-            pa.array(range(first_line, first_line + n), pa.int64()),
-            pa.nulls(n, pa.string()),
-        ]
-        return pa.RecordBatch.from_arrays(
-            [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns],
-            names=[*header.names, LINE, ERROR],
-        )
+        columns = [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in table.columns]
+        return _batch(header, columns, numbers, None, digests)
 
-    def _parse_python(self, piece: bytes, header: Header, *, first_line: int) -> pa.RecordBatch:
+    def _parse_python(self, piece: bytes, header: Header, *, numbers, digests=None) -> pa.RecordBatch:
         width = header.width
         rows, errors = [], []
         try:
@@ -256,10 +297,65 @@ class ReportReader:
                 rows.append(cells)
                 errors.append(error)
         except csv.Error as exc:
-            raise MalformedData(f"The {self.what} is not valid CSV near record {first_line}: {exc}") from None
+            near = numbers if isinstance(numbers, int) else numbers[0].as_py()
+            raise MalformedData(f"The {self.what} is not valid CSV near record {near}: {exc}") from None
         columns = [pa.array(col, pa.string()) for col in zip(*rows, strict=True)] if rows else []
         if not rows:
             columns = [pa.array([], pa.string()) for _ in range(width)]
-        n = len(rows)
-        columns += [pa.array(range(first_line, first_line + n), pa.int64()), pa.array(errors, pa.string())]
-        return pa.RecordBatch.from_arrays(columns, names=[*header.names, LINE, ERROR])
+        return _batch(header, columns, numbers, errors, digests)
+
+
+def _records(piece: bytes) -> tuple[list[bytes], list[bool]] | None:
+    """The records of a piece of whole records, and whether each spans lines (a quoted field with a line
+    break: its quotes do not pair up on its first line). None when the quotes never pair up again."""
+    lines = piece.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    records, spans, pending = [], [], None
+    for line in lines:
+        odd = line.count(b'"') & 1
+        if pending is None:
+            if odd:
+                pending = [line]
+            else:
+                records.append(line)
+                spans.append(False)
+        else:
+            pending.append(line)
+            if odd:
+                records.append(b"\n".join(pending))
+                spans.append(True)
+                pending = None
+    return None if pending is not None else (records, spans)
+
+
+def _agrees(batch: pa.RecordBatch, spans: list[bool]) -> bool:
+    """Whether the parser found exactly the records `spans` describes: as many, and a line break inside
+    exactly those that span lines. (Stray quotes in unquoted fields can make the two disagree; then the
+    digests are not the rows'.)"""
+    if batch.num_rows != len(spans):
+        return False
+    broken = None
+    for column in batch.columns[: batch.num_columns - 3]:
+        has = pc.match_substring(column, "\n")
+        broken = has if broken is None else pc.or_(broken, has)
+    if broken is None:
+        return not any(spans)
+    return broken.to_pylist() == spans if any(spans) else not pc.any(broken).as_py()
+
+
+def _batch(header: Header, cells: list[pa.Array], numbers, errors, digests) -> pa.RecordBatch:
+    """A batch of cells plus `_line` (`numbers`: the first record's number, or every record's), `_error`
+    (None: no errors) and `_digest` (None, or not one per row: no digests)."""
+    n = len(cells[0]) if cells else 0
+    if isinstance(numbers, int):
+        numbers = pa.array(range(numbers, numbers + n), pa.int64())
+    if digests is None or len(digests) != n:
+        digests = pa.nulls(n, pa.int64())
+    if errors is None:
+        errors = pa.nulls(n, pa.string())
+    elif not isinstance(errors, pa.Array):
+        errors = pa.array(errors, pa.string())
+    return pa.RecordBatch.from_arrays(
+        [*cells, numbers, errors, digests], names=[*header.names, LINE, ERROR, DIGEST]
+    )

@@ -248,6 +248,10 @@ SYNC_MAX_BAD_ROW_RATIO = env.float("SYNC_MAX_BAD_ROW_RATIO", default=0.05)
 SYNC_UNVERIFIED_MAX_DROP_RATIO = env.float("SYNC_UNVERIFIED_MAX_DROP_RATIO", default=0.01)
 # A lease-based type lock (SQLite) expires after this long, so a killed worker cannot block a type forever.
 SYNC_LOCK_TTL_SECONDS = env.int("SYNC_LOCK_TTL_SECONDS", default=30 * 60)
+# A sync passes over report lines that have not changed since the last one (finalesync/unchanged.py); at least
+# this often it reads every line and compares every row instead, which also repairs rows edited by hand.
+# 0 compares every row in every sync.
+SYNC_FULL_COMPARE_HOURS = env.float("SYNC_FULL_COMPARE_HOURS", default=24.0)
 
 LOGGING = {
     "version": 1,

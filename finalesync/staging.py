@@ -1,10 +1,13 @@
 """Staging, comparing and applying one data type's rows: the set-based core of a sync and of a restore.
 
 Rows are written to a temporary table (PostgreSQL: COPY of pyarrow-written CSV; SQLite: batched INSERT).
-`diff()` compares them with the live table in one pass, value by value (no digests), into a small temporary
-table of the keys to create, update and delete, with the evidence the data checks need. `apply()` then writes,
-inside the caller's transaction, each changed row's new version into the type's row history and makes the
-live table match it: unchanged rows are never written.
+`diff()` compares them with the live table in one pass, value by value, into a small temporary table of the
+keys to create, update and delete, with the evidence the data checks need. `apply()` then writes, inside the
+caller's transaction, each changed row's new version into the type's row history and makes the live table
+match it: unchanged rows are never written.
+
+With `UnchangedLines` (finalesync/unchanged.py) only the lines that changed were read and staged: the lines
+passed over keep their live rows, and the live rows that no line names are deleted.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from django.db import connection, models, transaction
 
 from .datatypes.base import BadRow, DataType, Parsed
 from .mirror import STAMPS, data_fields
+from .unchanged import UnchangedLines
 
 INSERT_BATCH = 2000
 SAMPLE = 5
@@ -98,6 +102,8 @@ class Staging:
         # The staged keys, to see in memory (not with a query over the whole table) whether any repeats.
         self._keys: list[pa.Array] = []
         self._good: int | None = None
+        # The lines the reader passed over, when it did (see pass_over()).
+        self.unchanged: UnchangedLines | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------------------
     def __enter__(self):
@@ -106,6 +112,7 @@ class Staging:
             cursor.execute(
                 f"CREATE TEMPORARY TABLE {self.table} AS SELECT {cols} FROM {self.live} WHERE 1 = 0"
             )
+            cursor.execute(f"ALTER TABLE {self.table} ADD COLUMN line_digest bigint")
             cursor.execute(f"ALTER TABLE {self.table} ADD COLUMN line_no bigint")
             cursor.execute(f"ALTER TABLE {self.table} ADD COLUMN bad smallint")
         return self
@@ -119,9 +126,15 @@ class Staging:
                 pass
 
     # --- loading ----------------------------------------------------------------------------------------------
+    def pass_over(self) -> UnchangedLines:
+        """The live rows' line digests, for a reader to pass over the lines that have not changed. Call
+        before load(); the batches loaded must then be read with it."""
+        self.unchanged = UnchangedLines.load(self.live)
+        return self.unchanged
+
     def load(self, batches: Iterable[Parsed], *, on_batch: Callable[[int], None] | None = None) -> None:
         """Stage parsed batches (good rows, and bad rows that have a key: their live row is kept)."""
-        names = ["natural_key", *self.data_columns, "line_no", "bad"]
+        names = ["natural_key", *self.data_columns, "line_digest", "line_no", "bad"]
         # Its own transaction (a savepoint when nested): a stream that breaks mid-COPY must not leave the
         # caller's transaction aborted.
         with transaction.atomic():
@@ -129,23 +142,33 @@ class Staging:
                 self.bad += parsed.bad
                 self.examples.extend(parsed.examples[: max(0, SAMPLE - len(self.examples))])
                 table = parsed.table.rename_columns(
-                    ["natural_key", *(f.column for f in self._field_list()), "extra", "line_no", "bad"]
+                    [
+                        "natural_key",
+                        *(f.column for f in self._field_list()),
+                        "extra",
+                        "line_digest",
+                        "line_no",
+                        "bad",
+                    ]
                 ).select(names)
                 if table.num_rows:
                     self._keys.append(table.column("natural_key").combine_chunks())
-                    self._write(table, names)
+                    self._write(self.table, table, names)
+                    self.staged += table.num_rows
+                    self._good = None
                 if on_batch:
-                    on_batch(self.staged + self.bad)
+                    on_batch(self.staged + self.bad + (self.unchanged.passed if self.unchanged else 0))
         self.index()
 
     def _field_list(self) -> list[models.Field]:
         return [self.model._meta.get_field(name) for name in self.datatype.fields]
 
-    def _write(self, table: pa.Table, names: list[str]) -> None:
+    def _write(self, target: str, table: pa.Table, names: list[str]) -> None:
+        """Append the rows of `table` to the table `target` (quoted), into the columns `names`."""
         if connection.vendor == "postgresql":
             buffer = io.BytesIO()
             pcsv.write_csv(table, buffer, pcsv.WriteOptions(include_header=False))
-            sql = f"COPY {self.table} ({', '.join(qn(n) for n in names)}) FROM STDIN WITH (FORMAT csv)"
+            sql = f"COPY {target} ({', '.join(qn(n) for n in names)}) FROM STDIN WITH (FORMAT csv)"
             with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
                 view = buffer.getbuffer()
                 for start in range(0, len(view), 1 << 20):
@@ -153,7 +176,7 @@ class Staging:
                 del view
         else:
             sql = (
-                f"INSERT INTO {self.table} ({', '.join(qn(n) for n in names)}) "
+                f"INSERT INTO {target} ({', '.join(qn(n) for n in names)}) "
                 f"VALUES ({', '.join(['%s'] * len(names))})"
             )
             columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
@@ -161,8 +184,6 @@ class Staging:
             with connection.cursor() as cursor:
                 for start in range(0, len(rows), INSERT_BATCH):
                     cursor.executemany(sql, rows[start : start + INSERT_BATCH])
-        self.staged += table.num_rows
-        self._good = None
 
     def load_state(self, seq: int) -> int:
         """Stage the type's state at history sequence number `seq` (a restore): the newest version of each
@@ -206,13 +227,43 @@ class Staging:
     def drop_duplicates(self) -> tuple[int, list[str]]:
         """Leave one staged row per key: the first good row of a key (a bad row of that key no longer
         matters), else its first bad row. Returns how many later good rows were dropped and some of their
-        keys."""
-        t = self.table
+        keys. Lines passed over count as good rows of their live row's key."""
+        repeats, repeated = self._settle_unchanged()
         if self._keys:
             keys = pa.concat_arrays(self._keys)
             if pc.count_distinct(keys).as_py() == len(keys):
-                return 0, []
+                return repeats, repeated
         self._good = None
+        duplicates, examples = self._drop_staged_duplicates()
+        return repeats + duplicates, sorted({*repeated, *examples})[:SAMPLE]
+
+    def _settle_unchanged(self) -> tuple[int, list[str]]:
+        """The lines passed over: which live rows they keep. A live row whose key was also read from another
+        line is staged as it is (the line passed over reads as that row), at the passed-over line's number, so
+        that the first of them wins like any repeated key."""
+        if self.unchanged is None:
+            return 0, []
+        staged = pa.concat_arrays(self._keys) if self._keys else None
+        repeats, examples, clashes = self.unchanged.settle(staged)
+        if clashes:
+            cols = ", ".join(qn(c) for c in ["natural_key", *self.data_columns, *STAMPS, "line_digest"])
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO {self.table} ({cols}, line_no, bad) SELECT {cols}, %s, 0 FROM {self.live} "
+                    "WHERE id = %s",
+                    [(number, live_id) for live_id, number in clashes],
+                )
+            self.staged += len(clashes)
+            self._good = None
+            self._keys.append(
+                self.unchanged.keys.take(
+                    pc.index_in(pa.array([i for i, _ in clashes], pa.int64()), value_set=self.unchanged.ids)
+                )
+            )
+        return repeats, examples
+
+    def _drop_staged_duplicates(self) -> tuple[int, list[str]]:
+        t = self.table
         duplicates = self.scalar(f"SELECT count(*) - count(DISTINCT natural_key) FROM {t} WHERE bad = 0")
         with connection.cursor() as cursor:
             cursor.execute(
@@ -234,10 +285,11 @@ class Staging:
         return duplicates, examples
 
     def good_count(self) -> int:
-        """Staged good rows (counted once: after drop_duplicates they do not change)."""
+        """Good rows: staged (counted once: after drop_duplicates they do not change), and those of the lines
+        passed over."""
         if self._good is None:
             self._good = self.scalar(f"SELECT count(*) FROM {self.table} WHERE bad = 0")
-        return self._good
+        return self._good + (len(self.unchanged.kept) if self.unchanged else 0)
 
     def diff(self, *, stamps: bool = False) -> Diff:
         """Compare the staged rows with the live table, key by key and value by value. With `stamps` (a
@@ -256,16 +308,31 @@ class Staging:
                 # Enough memory for the hash join of a million-row type; only for this transaction.
                 cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute(f"DROP TABLE IF EXISTS {d}")
-            # One pass over both tables (one staged row per key, see drop_duplicates): a key only staged is
-            # created, only live is deleted (a bad staged row keeps its live row), in both with other values
-            # is updated.
-            cursor.execute(
-                f"CREATE TEMPORARY TABLE {d} AS "
-                f"SELECT coalesce(s.natural_key, l.natural_key) AS natural_key, l.id AS live_id, "
-                f"CASE WHEN l.id IS NULL THEN 'c' WHEN s.natural_key IS NULL THEN 'd' ELSE 'u' END AS kind "
-                f"FROM {t} s FULL JOIN {live} l ON l.natural_key = s.natural_key "
-                f"WHERE s.natural_key IS NULL OR (s.bad = 0 AND (l.id IS NULL OR {differs}))"
-            )
+            if self.unchanged is None:
+                # One pass over both tables (one staged row per key, see drop_duplicates): a key only staged
+                # is created, only live is deleted (a bad staged row keeps its live row), in both with other
+                # values is updated.
+                cursor.execute(
+                    f"CREATE TEMPORARY TABLE {d} AS "
+                    f"SELECT coalesce(s.natural_key, l.natural_key) AS natural_key, l.id AS live_id, "
+                    f"CASE WHEN l.id IS NULL THEN 'c' WHEN s.natural_key IS NULL THEN 'd' ELSE 'u' END AS kind "
+                    f"FROM {t} s FULL JOIN {live} l ON l.natural_key = s.natural_key "
+                    f"WHERE s.natural_key IS NULL OR (s.bad = 0 AND (l.id IS NULL OR {differs}))"
+                )
+            else:
+                # Only the lines read are staged: they create or update; the live rows that neither they nor
+                # the lines passed over name are deleted (worked out in memory, see UnchangedLines).
+                cursor.execute(
+                    f"CREATE TEMPORARY TABLE {d} AS "
+                    f"SELECT s.natural_key AS natural_key, l.id AS live_id, "
+                    f"CASE WHEN l.id IS NULL THEN 'c' ELSE 'u' END AS kind "
+                    f"FROM {t} s LEFT JOIN {live} l ON l.natural_key = s.natural_key "
+                    f"WHERE s.bad = 0 AND (l.id IS NULL OR {differs})"
+                )
+                gone = self.unchanged.deletions(pa.concat_arrays(self._keys) if self._keys else None)
+                if gone.num_rows:
+                    gone = gone.append_column("kind", pa.array(["d"] * gone.num_rows, pa.string()))
+                    self._write(d, gone, ["natural_key", "live_id", "kind"])
             if connection.vendor == "postgresql":
                 # The apply joins it with 100,000s of rows: without statistics the planner takes it for a
                 # handful and walks an index once per row.
@@ -337,10 +404,15 @@ class Staging:
         """Write the diff: the new version of every created or updated row and a deletion for every deleted
         key go into the row history under `seq`, then the live table is made to match them. Call after
         `diff()`, inside a transaction. With `stamps` (a restore) the staged created/updated times are kept;
-        otherwise new rows are stamped `now` and updated rows keep their created time."""
+        otherwise new rows are stamped `now` and updated rows keep their created time.
+
+        Line digests (finalesync/unchanged.py): a sync gives every row it read the digest of its line, also
+        when its values did not change; a restore clears the digest of every row it changes."""
         result = self._diff
         if result is None:
             raise RuntimeError("diff() must run before apply()")
+        if not stamps and self._good and self._good > result.created:
+            self._renew_digests()
         if not result.changes:
             return result
         t, live, d, h = self.table, self.live, self.diff_table, self.history
@@ -371,6 +443,8 @@ class Staging:
                 cursor.execute(f"DELETE FROM {live} WHERE id IN (SELECT live_id FROM {d} WHERE kind = 'd')")
             if result.updated:
                 assigned = ", ".join(f"{qn(c)} = v.{qn(c)}" for c in [*self.data_columns, *STAMPS])
+                if stamps:
+                    assigned += ", line_digest = NULL"
                 cursor.execute(
                     f"UPDATE {live} SET {assigned} FROM {h} v "
                     f"WHERE v.seq = %s AND v.natural_key = {live}.natural_key AND NOT v.deleted",
@@ -382,12 +456,23 @@ class Staging:
                     ("s.created_at, s.updated_at", []) if stamps else ("%s, %s", [stamp, stamp])
                 )
                 cursor.execute(
-                    f"INSERT INTO {live} (natural_key, {data}, created_at, updated_at) "
-                    f"SELECT s.natural_key, {s_data}, {new_stamps} FROM {d} d "
+                    f"INSERT INTO {live} (natural_key, {data}, created_at, updated_at, line_digest) "
+                    f"SELECT s.natural_key, {s_data}, {new_stamps}, s.line_digest FROM {d} d "
                     f"JOIN {t} s ON s.natural_key = d.natural_key AND s.bad = 0 WHERE d.kind = 'c'",
                     stamp_params,
                 )
         return result
+
+    def _renew_digests(self) -> None:
+        """Give the live rows of the lines read their lines' digests where they differ: the rows being
+        updated, and rows whose line changed without changing what it reads as."""
+        live, t = self.live, self.table
+        distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {live} SET line_digest = s.line_digest FROM {t} s "
+                f"WHERE s.natural_key = {live}.natural_key AND s.bad = 0 AND {live}.line_digest {distinct} s.line_digest"
+            )
 
 
 def state_sql(history: str, columns: list[str]) -> str:

@@ -7,7 +7,9 @@ the dashboard all call it. It never raises for a Finale or data problem: the out
 What one sync does, in order:
 1. takes the type's lock (finalesync/locks.py) — a second worker is `skipped`;
 2. streams the data (the data type's own `open()`), checks and cleans it a batch at a time against the model's
-   fields, and stages it in a temporary table; unreadable rows are counted and their live rows kept;
+   fields, and stages it in a temporary table; unreadable rows are counted and their live rows kept. Report
+   lines that have not changed since the last sync are passed over unread (finalesync/unchanged.py), except
+   in a full comparison (the first sync, a table changed by hand, once every SYNC_FULL_COMPARE_HOURS);
 3. compares the staged rows with the live ones, value by value, and runs the data checks
    (finalesync/safety.py): empty or unreadable data is refused; a suspicious drop or change is refused unless
    a person confirmed this run. Forcing a run never skips these checks;
@@ -32,6 +34,7 @@ from .models import DataTypeConfig, SyncRun
 from .runs import Run, RunResult
 from .safety import Confirmation
 from .staging import Staging
+from .unchanged import full_compare_reason
 
 
 class Progress:
@@ -95,7 +98,15 @@ def _sync(run: Run, *, confirm, client_factory, progress) -> None:
     label = datatype.label.lower()
     with Staging(datatype) as staging, factory() as client:
         with datatype.open(client=client, report_url=report_url_for(config)) as source:
-            staging.load((datatype.finish(raw) for raw in source.batches()), on_batch=run.heartbeat)
+            unchanged = None
+            why = full_compare_reason(config) if source.passes_over_unchanged else "every row is read"
+            if why is None:
+                unchanged = staging.pass_over()
+                why = full_compare_reason(config, live_rows=len(unchanged))
+                if why:
+                    unchanged = staging.unchanged = None
+            raws = source.batches(unchanged=unchanged)
+            staging.load((datatype.finish(raw) for raw in raws), on_batch=run.heartbeat)
             end_verified = source.end_verified
         duplicates, duplicate_keys = staging.drop_duplicates()
         examples = [asdict(b) for b in staging.examples]
@@ -126,7 +137,12 @@ def _sync(run: Run, *, confirm, client_factory, progress) -> None:
                     "the change was rolled back",
                     details={"actual": actual, "expected": diff.rows_after},
                 )
-            DataTypeConfig.objects.filter(pk=config.pk).update(history_seq=seq, live_rows=actual)
+            compared = {} if unchanged is not None else {"full_compare_at": timezone.now()}
+            DataTypeConfig.objects.filter(pk=config.pk).update(history_seq=seq, live_rows=actual, **compared)
             # In the apply transaction: if the worker dies right after the commit, the run's state is known.
             SyncRun.objects.filter(pk=run.run.pk).update(history_seq=seq)
+    if unchanged is not None:
+        run.note(details={"lines_passed_over": unchanged.passed})
+    else:
+        run.note(details={"full_compare": why})
     run.succeed(seq=seq, item_count=actual, diff=diff)

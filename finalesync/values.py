@@ -76,7 +76,7 @@ class DecimalRule:
         empty = pc.equal(pc.utf8_trim_whitespace(odd), "")
         bad_odd = pc.and_(pc.invert(valid), pc.invert(empty))
         out = pc.replace_with_mask(values, todo, pc.if_else(valid, cleaned, pa.scalar(None, pa.string())))
-        bad = pc.replace_with_mask(pa.array([False] * len(values)), todo, bad_odd)
+        bad = pc.replace_with_mask(pa.array([False] * len(values), pa.bool_()), todo, bad_odd)
         return out, bad if pc.any(bad).as_py() else None
 
     def _clean_odd(self, values: pa.Array) -> pa.Array:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -81,3 +83,21 @@ def manage(*args, env, timeout=120, **kwargs) -> subprocess.CompletedProcess:
         cwd=ROOT,
         **kwargs,
     )
+
+
+class BodyClient:
+    """Serves one fixed report body whose end is (or is not) verified."""
+
+    def __init__(self, body: bytes, *, verified: bool):
+        self.body, self.verified = body, verified
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def open_report(self, url, *, what="report"):
+        stream = io.BytesIO(self.body)
+        stream.end_verified = self.verified
+        return contextlib.nullcontext(stream)

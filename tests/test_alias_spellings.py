@@ -7,7 +7,7 @@ import pytest
 from finalesync.datatypes import registry
 from finalesync.sync import sync_data_type
 
-VOLATILE = {"id", "created_at", "updated_at", "synced_at", "last_synced_at", "source_hash"}
+VOLATILE = {"id", "created_at", "updated_at", "synced_at", "last_synced_at", "line_digest"}
 
 
 def stored(data_type):

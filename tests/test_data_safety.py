@@ -20,7 +20,7 @@ from finalesync.safety import Confirmation
 from finalesync.sync import sync_data_type
 from retries.models import FailureLog
 
-from .conftest import ROOT, finale_env
+from .conftest import ROOT, BodyClient, finale_env
 
 pytestmark = pytest.mark.django_db
 
@@ -116,24 +116,6 @@ def test_a_close_delimited_report_cut_at_a_line_break_deletes_nothing(synced):
     result = sync_data_type(data_type="inventory", force=True)
     assert (result.outcome, result.error_code) == ("rolled_back", "suspicious_drop")
     assert snapshot("inventory") == before
-
-
-class BodyClient:
-    """Serves one fixed report body whose end is (or is not) verified."""
-
-    def __init__(self, body: bytes, *, verified: bool):
-        self.body, self.verified = body, verified
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
-
-    def open_report(self, url, *, what="report"):
-        stream = io.BytesIO(self.body)
-        stream.end_verified = self.verified
-        return contextlib.nullcontext(stream)
 
 
 @pytest.mark.parametrize("verified, outcome", [(True, "success"), (False, "rolled_back")])

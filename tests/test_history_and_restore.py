@@ -25,7 +25,8 @@ def versions(data_type):
 
 
 def _same(a, b):
-    drop = lambda rs: [{k: v for k, v in r.items() if k != "id"} for r in rs]  # noqa: E731
+    # A restore clears the line digest of the rows it puts back (the next sync reads their lines again).
+    drop = lambda rs: [{k: v for k, v in r.items() if k not in ("id", "line_digest")} for r in rs]  # noqa: E731
     return drop(a) == drop(b)
 
 

@@ -110,7 +110,8 @@ def test_empty_data_restores_rows_when_the_table_was_emptied(finale, data_type):
     assert result.outcome == "rolled_back"
     after = snapshot(data_type)
     assert [r["natural_key"] for r in after] == [r["natural_key"] for r in before]
-    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("id",)} for r in rows]  # noqa: E731
+    # A repair clears the line digests of the rows it puts back (their lines are read again next time).
+    strip = lambda rows: [{k: v for k, v in r.items() if k not in ("id", "line_digest")} for r in rows]  # noqa: E731
     assert strip(after) == strip(before)
     log = FailureLog.objects.get(data_type=data_type)
     assert (log.backup_available, log.recovery_attempted, log.recovery_succeeded) == (True, True, True)

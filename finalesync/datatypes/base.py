@@ -5,7 +5,7 @@ A data type module declares a `MirroredRow` model and a `DataType` subclass inst
 
 A data type brings its own fetch: `open(client=..., report_url=...)` is a context manager yielding a `Source`
 whose `batches()` are pyarrow tables of raw values, a large batch at a time ("raw batches": the columns
-`_line`, `_key`, `_error`, `_extra` and one column per field). `finish()` checks and cleans them against the
+`_line`, `_key`, `_error`, `_extra`, optionally `_digest`, and one column per field). `finish()` checks and cleans them against the
 model's fields (finalesync/values.py) into the rows the engine stages. The pipeline never asks where the data
 came from.
 """
@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 from .. import values
 from ..errors import ConfigurationError, SchemaError
 from ..mirror import MirroredRow, data_fields
-from ..parsing import ERROR, LINE, Header, ReportReader, normalise_header
+from ..parsing import DIGEST, ERROR, LINE, Header, ReportReader, normalise_header
+from ..unchanged import UnchangedLines, line_salt
 
 KEY_SEPARATOR = " / "
 KEY = "_key"
@@ -54,11 +55,15 @@ class Parsed:
 
 class Source:
     """What a data type's `open()` yields: raw batches, and afterwards whether the transfer's end was
-    verified (None when the source cannot tell)."""
+    verified (None when the source cannot tell).
+
+    A source that `passes_over_unchanged` takes an UnchangedLines in `batches()` and leaves out the rows of
+    the lines it recognises (finalesync/unchanged.py); others read everything."""
 
     end_verified: bool | None = None
+    passes_over_unchanged: bool = False
 
-    def batches(self) -> Iterator[pa.Table]:
+    def batches(self, *, unchanged: UnchangedLines | None = None) -> Iterator[pa.Table]:
         raise NotImplementedError
 
 
@@ -139,6 +144,8 @@ class DataType:
         for name in self.fields:
             columns[name] = pc.if_else(bad_any, pa.scalar(None, cleaned[name].type), cleaned[name])
         columns["extra"] = pc.if_else(bad_any, NULL_TEXT, _array(raw[EXTRA]))
+        digest = _array(raw[DIGEST]) if DIGEST in raw.column_names else pa.nulls(len(key), pa.int64())
+        columns["line_digest"] = pc.if_else(bad_any, pa.scalar(None, pa.int64()), digest)
         columns["line_no"] = _array(raw[LINE])
         columns["bad"] = pc.cast(bad_any, pa.int8())
         table = pa.table(columns)
@@ -198,6 +205,9 @@ class ReportDataType(DataType):
     # Names that identify a header row (besides the key column's aliases).
     header_markers: ClassVar[tuple[str, ...]] = ("name", "description", "product id", "sku")
     max_preamble_rows: ClassVar[int] = 50
+    # Whether a line reads the same wherever it stands (not so when a row takes cells from the rows above):
+    # then an unchanged line can be passed over (finalesync/unchanged.py).
+    lines_stand_alone: ClassVar[bool] = True
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -314,6 +324,8 @@ class ReportDataType(DataType):
             error = pc.coalesce(error, pc.if_else(nul, "contains a NUL byte", NULL_TEXT))
             key = pc.if_else(pc.and_(nul, pc.match_substring(key, values.NUL)), NULL_TEXT, key)
         columns = {LINE: _array(table[LINE]), KEY: key, ERROR: error, EXTRA: self._extras(table, header, n)}
+        if DIGEST in table.column_names:
+            columns[DIGEST] = _array(table[DIGEST])
         for f in self.fields:
             at = header.positions.get(f)
             columns[f] = _array(table[f"c{at}"]) if at is not None else empty
@@ -380,10 +392,15 @@ class ReportSource(Source):
     def end_verified(self) -> bool | None:
         return getattr(self.body, "end_verified", None)
 
-    def batches(self) -> Iterator[pa.Table]:
+    @property
+    def passes_over_unchanged(self) -> bool:
+        return self.datatype.lines_stand_alone
+
+    def batches(self, *, unchanged: UnchangedLines | None = None) -> Iterator[pa.Table]:
         state: dict = {}
         cells = [f"c{i}" for i in range(self.header.width)]
-        for batch in self.reader.batches(self.header):
+        salt = line_salt(self.datatype, self.header.cells) if self.datatype.lines_stand_alone else None
+        for batch in self.reader.batches(self.header, salt=salt, unchanged=unchanged if salt else None):
             table = pa.Table.from_batches([batch])
             blank = None
             for name in cells:

@@ -36,6 +36,8 @@ class Boms(ReportDataType):
     position = 30
     description = "Parent products and their components (hierarchical report CSV)."
     key_columns = ("parent_product_id", "component_product_id")
+    # A component line takes its parent from the lines above it.
+    lines_stand_alone = False
     # A BOM line is "so many of this component": without the quantity it says nothing.
     required = ("bom_quantity",)
     header_markers = ("product id", "component product id", "bom quantity")

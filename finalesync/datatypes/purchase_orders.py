@@ -224,7 +224,7 @@ class OrdersSource(Source):
         # The client's OrderCollection says whether the transfer's end was verified.
         self.end_verified = getattr(collection, "end_verified", None)
 
-    def batches(self) -> Iterator[pa.Table]:
+    def batches(self, *, unchanged=None) -> Iterator[pa.Table]:
         fields = self.datatype.fields
         rows: list[tuple] = []
         for index, order in rows_from_columns(self.collection):
