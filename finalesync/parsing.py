@@ -237,13 +237,14 @@ class ReportReader:
                     batch = _batch(
                         header, [pa.array([], pa.string())] * header.width, numbers, [], digests[:0]
                     )
-                if _agrees(batch, [spans[i] for i in wanted.to_pylist()]):
+                kept_spans = None if spans is None else [spans[i] for i in wanted.to_pylist()]
+                if _agrees(batch, len(rest), kept_spans):
                     passed = pc.indices_nonzero(same)
                     unchanged.record(digests.filter(same), pc.add(pc.cast(passed, pa.int64()), first))
                     return len(records), batch
                 # The parser saw other records than the quotes suggest (stray quotes): read the whole piece.
         batch = self._parse(piece, header, numbers=first, digests=digests)
-        if not _agrees(batch, spans):
+        if not _agrees(batch, len(records), spans):
             batch = _batch(header, batch.columns[: header.width], batch[LINE], batch[ERROR], None)
         return batch.num_rows, batch
 
@@ -305,12 +306,15 @@ class ReportReader:
         return _batch(header, columns, numbers, errors, digests)
 
 
-def _records(piece: bytes) -> tuple[list[bytes], list[bool]] | None:
+def _records(piece: bytes) -> tuple[list[bytes], list[bool] | None] | None:
     """The records of a piece of whole records, and whether each spans lines (a quoted field with a line
-    break: its quotes do not pair up on its first line). None when the quotes never pair up again."""
+    break: its quotes do not pair up on its first line; None: none does). None when the quotes never pair up
+    again."""
     lines = piece.split(b"\n")
     if lines[-1] == b"":
         lines.pop()
+    if not any(line.count(b'"') & 1 for line in lines):
+        return lines, None
     records, spans, pending = [], [], None
     for line in lines:
         odd = line.count(b'"') & 1
@@ -329,19 +333,19 @@ def _records(piece: bytes) -> tuple[list[bytes], list[bool]] | None:
     return None if pending is not None else (records, spans)
 
 
-def _agrees(batch: pa.RecordBatch, spans: list[bool]) -> bool:
-    """Whether the parser found exactly the records `spans` describes: as many, and a line break inside
-    exactly those that span lines. (Stray quotes in unquoted fields can make the two disagree; then the
-    digests are not the rows'.)"""
-    if batch.num_rows != len(spans):
+def _agrees(batch: pa.RecordBatch, count: int, spans: list[bool] | None) -> bool:
+    """Whether the parser found exactly the `count` records `spans` describes: a line break inside exactly
+    those that span lines. (Stray quotes in unquoted fields can make the two disagree; then the digests are
+    not the rows'.)"""
+    if batch.num_rows != count:
         return False
     broken = None
     for column in batch.columns[: batch.num_columns - 3]:
         has = pc.match_substring(column, "\n")
         broken = has if broken is None else pc.or_(broken, has)
-    if broken is None:
-        return not any(spans)
-    return broken.to_pylist() == spans if any(spans) else not pc.any(broken).as_py()
+    if broken is None or spans is None or not any(spans):
+        return broken is None or not pc.any(broken).as_py()
+    return broken.to_pylist() == spans
 
 
 def _batch(header: Header, cells: list[pa.Array], numbers, errors, digests) -> pa.RecordBatch:
