@@ -27,6 +27,8 @@ from .mirror import STAMPS, data_fields
 from .unchanged import UnchangedLines
 
 INSERT_BATCH = 2000
+# Up to this many staged keys are checked for repeats in memory when they are not in order.
+DISTINCT_IN_MEMORY = 200_000
 SAMPLE = 5
 
 
@@ -157,7 +159,9 @@ class Staging:
                     self.staged += table.num_rows
                     self._good = None
                 if on_batch:
-                    on_batch(self.staged + self.bad + (self.unchanged.passed if self.unchanged else 0))
+                    on_batch(
+                        self.staged + self.bad + (self.unchanged.passed if self.unchanged is not None else 0)
+                    )
         self.index()
 
     def _field_list(self) -> list[models.Field]:
@@ -229,10 +233,8 @@ class Staging:
         matters), else its first bad row. Returns how many later good rows were dropped and some of their
         keys. Lines passed over count as good rows of their live row's key."""
         repeats, repeated = self._settle_unchanged()
-        if self._keys:
-            keys = pa.concat_arrays(self._keys)
-            if pc.count_distinct(keys).as_py() == len(keys):
-                return repeats, repeated
+        if _surely_distinct(self._keys):
+            return repeats, repeated
         self._good = None
         duplicates, examples = self._drop_staged_duplicates()
         return repeats + duplicates, sorted({*repeated, *examples})[:SAMPLE]
@@ -251,15 +253,11 @@ class Staging:
                 cursor.executemany(
                     f"INSERT INTO {self.table} ({cols}, line_no, bad) SELECT {cols}, %s, 0 FROM {self.live} "
                     "WHERE id = %s",
-                    [(number, live_id) for live_id, number in clashes],
+                    [(number, live_id) for live_id, number, _ in clashes],
                 )
             self.staged += len(clashes)
             self._good = None
-            self._keys.append(
-                self.unchanged.keys.take(
-                    pc.index_in(pa.array([i for i, _ in clashes], pa.int64()), value_set=self.unchanged.ids)
-                )
-            )
+            self._keys.append(pa.array([key for _, _, key in clashes], pa.string()))
         return repeats, examples
 
     def _drop_staged_duplicates(self) -> tuple[int, list[str]]:
@@ -289,11 +287,13 @@ class Staging:
         passed over."""
         if self._good is None:
             self._good = self.scalar(f"SELECT count(*) FROM {self.table} WHERE bad = 0")
-        return self._good + (len(self.unchanged.kept) if self.unchanged else 0)
+        return self._good + (self.unchanged.kept_count if self.unchanged is not None else 0)
 
-    def diff(self, *, stamps: bool = False) -> Diff:
+    def diff(self, *, stamps: bool = False, emptied_ratio: float | None = None) -> Diff:
         """Compare the staged rows with the live table, key by key and value by value. With `stamps` (a
-        restore) the created/updated times count as values too."""
+        restore) the created/updated times count as values too. `emptied_ratio` is the data check's limit on
+        emptied values (safety.py): a column emptied in too few rows to reach it, whatever the live table
+        holds, is not counted in the whole live table."""
         t, live, d = self.table, self.live, self.diff_table
         compared = [*self.data_columns, *(STAMPS if stamps else ())]
         if connection.vendor == "postgresql":
@@ -329,7 +329,7 @@ class Staging:
                     f"FROM {t} s LEFT JOIN {live} l ON l.natural_key = s.natural_key "
                     f"WHERE s.bad = 0 AND (l.id IS NULL OR {differs})"
                 )
-                gone = self.unchanged.deletions(pa.concat_arrays(self._keys) if self._keys else None)
+                gone = self.unchanged.deletions()
                 if gone.num_rows:
                     gone = gone.append_column("kind", pa.array(["d"] * gone.num_rows, pa.string()))
                     self._write(d, gone, ["natural_key", "live_id", "kind"])
@@ -340,7 +340,7 @@ class Staging:
             cursor.execute(f"SELECT kind, count(*) FROM {d} GROUP BY kind")
             kinds = dict(cursor.fetchall())
         result = Diff(
-            live_rows=self.live_count(),
+            live_rows=len(self.unchanged) if self.unchanged is not None else self.live_count(),
             incoming=self.good_count(),
             created=kinds.get("c", 0),
             updated=kinds.get("u", 0),
@@ -361,13 +361,14 @@ class Staging:
                     )
                     result.samples[label] = [r[0] for r in cursor.fetchall()]
         if result.updated:
-            self._emptied(result)
+            self._emptied(result, emptied_ratio)
         self._diff = result
         return result
 
-    def _emptied(self, result: Diff) -> None:
+    def _emptied(self, result: Diff, ratio: float | None) -> None:
         """Per column: how many updated rows lose a value they have now; and, for those columns, how many
-        live rows have a value at all."""
+        live rows have a value at all (the check needs it only when more than `ratio` of half the live rows
+        would lose it)."""
         checked = [f for f in self.fields if not isinstance(f, models.JSONField)]
         if not checked:
             return
@@ -386,10 +387,14 @@ class Staging:
             return
         names = {f.column: f.name for f in checked}
         result.emptied = {names[c]: n for c, n in emptied.items()}
-        live_counts = ", ".join(f"count(CASE WHEN {filled[c].format('l')} THEN 1 END)" for c in emptied)
+        counted = [c for c, n in emptied.items() if ratio is None or n > ratio * result.live_rows / 2]
         with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {live_counts} FROM {self.live} l")
-            result.filled = {names[c]: n for c, n in zip(emptied, cursor.fetchone(), strict=True)}
+            if counted:
+                live_counts = ", ".join(
+                    f"count(CASE WHEN {filled[c].format('l')} THEN 1 END)" for c in counted
+                )
+                cursor.execute(f"SELECT {live_counts} FROM {self.live} l")
+                result.filled = {names[c]: n for c, n in zip(counted, cursor.fetchone(), strict=True)}
             worst = max(emptied, key=emptied.get)
             cursor.execute(
                 f"SELECT d.natural_key FROM {self.diff_table} d JOIN {self.live} l ON l.id = d.live_id "
@@ -411,9 +416,11 @@ class Staging:
         result = self._diff
         if result is None:
             raise RuntimeError("diff() must run before apply()")
-        if not stamps and self._good and self._good > result.created:
-            self._renew_digests()
+        # Rows read but neither created nor updated may have a new line that reads the same.
+        renew = not stamps and (self._good or 0) > result.created + result.updated
         if not result.changes:
+            if renew:
+                self._renew_digests()
             return result
         t, live, d, h = self.table, self.live, self.diff_table, self.history
         stamp = connection.ops.adapt_datetimefield_value(now)
@@ -444,9 +451,12 @@ class Staging:
             if result.updated:
                 assigned = ", ".join(f"{qn(c)} = v.{qn(c)}" for c in [*self.data_columns, *STAMPS])
                 if stamps:
-                    assigned += ", line_digest = NULL"
+                    assigned, sources = f"{assigned}, line_digest = NULL", f"{h} v"
+                else:
+                    assigned = f"{assigned}, line_digest = s.line_digest"
+                    sources = f"{h} v JOIN {t} s ON s.natural_key = v.natural_key AND s.bad = 0"
                 cursor.execute(
-                    f"UPDATE {live} SET {assigned} FROM {h} v "
+                    f"UPDATE {live} SET {assigned} FROM {sources} "
                     f"WHERE v.seq = %s AND v.natural_key = {live}.natural_key AND NOT v.deleted",
                     [seq],
                 )
@@ -461,11 +471,13 @@ class Staging:
                     f"JOIN {t} s ON s.natural_key = d.natural_key AND s.bad = 0 WHERE d.kind = 'c'",
                     stamp_params,
                 )
+        if renew:
+            self._renew_digests()
         return result
 
     def _renew_digests(self) -> None:
-        """Give the live rows of the lines read their lines' digests where they differ: the rows being
-        updated, and rows whose line changed without changing what it reads as."""
+        """Give the live rows of the lines read their lines' digests where they differ (rows whose line
+        changed without changing what it reads as; updated rows got theirs with their values)."""
         live, t = self.live, self.table
         distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
         with connection.cursor() as cursor:
@@ -473,6 +485,27 @@ class Staging:
                 f"UPDATE {live} SET line_digest = s.line_digest FROM {t} s "
                 f"WHERE s.natural_key = {live}.natural_key AND s.bad = 0 AND {live}.line_digest {distinct} s.line_digest"
             )
+
+
+def _surely_distinct(batches: list[pa.Array]) -> bool:
+    """Whether no key repeats, found without a hash table of a million keys: keys in ascending order (as
+    Finale sorts its reports) are distinct; otherwise a few are counted here, and many are left to the
+    database (False)."""
+    last = None
+    for keys in batches:
+        if not len(keys):
+            continue
+        if (len(keys) > 1 and not pc.all(pc.less(keys[:-1], keys[1:])).as_py()) or (
+            last is not None and not last < keys[0].as_py()
+        ):
+            break
+        last = keys[-1].as_py()
+    else:
+        return True
+    if sum(len(k) for k in batches) > DISTINCT_IN_MEMORY:
+        return False
+    keys = pa.concat_arrays(batches)
+    return pc.count_distinct(keys).as_py() == len(keys)
 
 
 def state_sql(history: str, columns: list[str]) -> str:

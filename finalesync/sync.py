@@ -118,7 +118,7 @@ def _sync(run: Run, *, confirm, client_factory, progress) -> None:
         run.note(bad_rows=bad, item_count=good, details={"bad_examples": examples[:5]} if examples else {})
         safety.check_readable(label=label, good=good, bad=bad, examples=examples)
 
-        diff = staging.diff()
+        diff = staging.diff(emptied_ratio=config.max_emptied_ratio)
         accepted = safety.check_changes(
             label=datatype.label, config=config, diff=diff, end_verified=end_verified, confirmation=confirm
         )

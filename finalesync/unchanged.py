@@ -30,6 +30,7 @@ import hashlib
 import io
 import json
 import sys
+from collections.abc import Iterator
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -89,108 +90,156 @@ def full_compare_reason(config, live_rows: int | None = None) -> str | None:
 
 
 class UnchangedLines:
-    """The live rows' ids, keys and line digests; collects the report lines passed over.
+    """The live rows' ids, keys and line digests; collects the report records passed over.
 
-    The reader asks `match()` which lines of a piece are unchanged and, once it has read the others,
-    `record()`s them. Staging then settles them (`settle()`): which live rows they keep, and which repeat.
+    The reader asks `locate()` which records of a piece are unchanged and, once it has read the others,
+    `record()`s them. Staging then settles them (`settle()`): which live rows they keep, which repeat, and
+    which live rows no record names (`deletions()`). Per live row only bitmaps are kept (a million rows: a
+    few hundred kilobytes), besides the ids, keys and digests themselves.
     """
 
     def __init__(self, ids: pa.Array, keys: pa.Array, digests: pa.Array):
         self.ids, self.keys, self.digests = ids, keys, digests
         self._positions: list[pa.Array] = []
         self._numbers: list[pa.Array] = []
+        self._present: pa.Array | None = None
+        # Live rows some record passed over is the line of.
+        self._seen: pa.Array | None = None
         self.passed = 0
-        # After settle(): positions (into ids/keys) of the live rows that unchanged lines keep.
-        self.kept = pa.array([], pa.int64())
+        # After settle(): live rows kept by records passed over, and live rows whose key was read.
+        self._kept: pa.Array | None = None
+        self._read: pa.Array | None = None
+        self.kept_count = 0
 
     @classmethod
     def load(cls, table: str) -> UnchangedLines:
-        """Read (id, natural_key, line_digest) of every row of the live table `table` (quoted)."""
-        sql = f"SELECT id, natural_key, line_digest FROM {table}"
-        if connection.vendor == "postgresql":
-            buffer = io.BytesIO()
-            with (
-                connection.cursor() as cursor,
-                cursor.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy,
-            ):
-                for block in copy:
-                    buffer.write(block)
-            names = ["id", "key", "digest"]
-            if not buffer.getbuffer().nbytes:
-                return cls(pa.array([], pa.int64()), pa.array([], pa.string()), pa.array([], pa.int64()))
-            data = pcsv.read_csv(
-                io.BytesIO(buffer.getbuffer()),
-                read_options=pcsv.ReadOptions(column_names=names),
-                convert_options=pcsv.ConvertOptions(
-                    column_types={"id": pa.int64(), "key": pa.string(), "digest": pa.int64()},
-                    strings_can_be_null=False,
-                    quoted_strings_can_be_null=False,
-                ),
-            ).combine_chunks()
-            del buffer
-            return cls(*(data[n].combine_chunks() for n in names))
-        ids, keys, digests = [], [], []
-        with connection.cursor() as cursor:
-            cursor.execute(sql)
-            while rows := cursor.fetchmany(10_000):
-                for row_id, key, digest in rows:
-                    ids.append(row_id)
-                    keys.append(key)
-                    digests.append(digest)
-        return cls(pa.array(ids, pa.int64()), pa.array(keys, pa.string()), pa.array(digests, pa.int64()))
+        """Read (id, natural_key, line_digest) of every row of the live table `table` (quoted), a part at a
+        time so that only the result is held whole."""
+        parts = list(_live_index_parts(table))
+        if not parts:
+            return cls(*(pa.array([], t) for t in INDEX_TYPES.values()))
+        whole = pa.concat_tables(parts)
+        del parts
+        return cls(*(whole[name].combine_chunks() for name in INDEX_TYPES))
 
     def __len__(self) -> int:
         return len(self.ids)
 
     # --- while reading ----------------------------------------------------------------------------------------
-    def match(self, digests: pa.Array) -> pa.Array:
-        """Per line: is it a live row's line?"""
-        return pc.is_in(digests, value_set=self.digests, skip_nulls=True)
+    def locate(self, digests: pa.Array) -> pa.Array:
+        """Per record of a piece: the position of the live row whose line it is (null: none).
 
-    def record(self, digests: pa.Array, numbers: pa.Array) -> None:
-        """Lines passed over: their digests (all matched) and record numbers."""
-        self._positions.append(
-            pc.cast(pc.index_in(digests, value_set=self.digests, skip_nulls=True), pa.int64())
-        )
+        The live digests are probed against the piece's (a hash table of one piece, not of every live row
+        for every piece), and only those found are looked up."""
+        self._present = pc.is_in(self.digests, value_set=digests)
+        here = pc.indices_nonzero(self._present)
+        found = pc.index_in(digests, value_set=self.digests.take(here))
+        return pc.cast(here.take(found), pa.int64())
+
+    def record(self, positions: pa.Array, numbers: pa.Array) -> None:
+        """The records of the last `locate()` were passed over: the positions it gave them, and their record
+        numbers."""
+        present, self._present = self._present, None
+        self._seen = present if self._seen is None else pc.or_(self._seen, present)
+        self._positions.append(positions)
         self._numbers.append(numbers)
-        self.passed += len(digests)
+        self.passed += len(positions)
 
     # --- after reading ----------------------------------------------------------------------------------------
-    def settle(self, staged_keys: pa.Array | None) -> tuple[int, list[str], list[tuple[int, int]]]:
-        """Decide which live rows the lines passed over keep.
+    def settle(self, staged_keys: pa.Array | None) -> tuple[int, list[str], list[tuple[int, int, str]]]:
+        """Decide which live rows the records passed over keep.
 
-        A line that appears twice is a repeated key: the first is kept, the rest are counted as duplicates
-        (returned with some of their keys). A passed-over line whose key was also read from another line
-        (`staged_keys`) is returned as (live row id, record number): staging puts that row in with the
-        others, so the first of them wins as for any repeated key. The rest are `kept`."""
-        if not self._positions:
-            return 0, [], []
-        positions = pa.concat_arrays(self._positions)
-        numbers = pa.concat_arrays(self._numbers)
-        self._positions, self._numbers = [positions], [numbers]
-        distinct = pc.unique(positions)
-        repeats, examples = len(positions) - len(distinct), []
-        if repeats:
-            counts = pc.value_counts(positions)
-            repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
-            examples = sorted(self.keys.take(repeated).to_pylist())[:5]
-        clashes: list[tuple[int, int]] = []
+        A record that appears twice is a repeated key: the first is kept, the rest are counted as duplicates
+        (returned with some of their keys). A passed-over record whose key was also read from another record
+        (`staged_keys`) is returned as (live row id, record number, key): staging puts that row in with the
+        others, so the first of them wins as for any repeated key. The rest are kept."""
         if staged_keys is not None and len(staged_keys):
-            clash = pc.is_in(self.keys.take(distinct), value_set=staged_keys)
-            if pc.any(clash).as_py():
-                first: dict[int, int] = {}
-                wanted = set(distinct.filter(clash).to_pylist())
-                for position, number in zip(positions.to_pylist(), numbers.to_pylist(), strict=True):
-                    if position in wanted and position not in first:
-                        first[position] = number
-                clashes = [(self.ids[p].as_py(), n) for p, n in sorted(first.items())]
-                distinct = distinct.filter(pc.invert(clash))
-        self.kept = distinct
+            self._read = pc.fill_null(pc.is_in(self.keys, value_set=staged_keys), False)
+        if self._seen is None:
+            self._kept, self.kept_count = None, 0
+            return 0, [], []
+        seen = pc.fill_null(self._seen, False)
+        repeats, examples, clashes = self.passed - pc.sum(seen).as_py(), [], []
+        if repeats or self._read is not None:
+            positions = pa.concat_arrays(self._positions)
+            numbers = pa.concat_arrays(self._numbers)
+            self._positions, self._numbers = [positions], [numbers]
+            if repeats:
+                counts = pc.value_counts(positions)
+                repeated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
+                examples = sorted(self.keys.take(repeated).to_pylist())[:5]
+            if self._read is not None:
+                clash = pc.and_(seen, self._read)
+                if pc.any(clash).as_py():
+                    wanted = pc.is_in(positions, value_set=pc.indices_nonzero(clash))
+                    first: dict[int, int] = {}
+                    for position, number in zip(
+                        positions.filter(wanted).to_pylist(), numbers.filter(wanted).to_pylist(), strict=True
+                    ):
+                        first.setdefault(position, number)
+                    clashes = [
+                        (self.ids[p].as_py(), n, self.keys[p].as_py()) for p, n in sorted(first.items())
+                    ]
+                    seen = pc.and_(seen, pc.invert(self._read))
+        self._kept = seen
+        self.kept_count = pc.sum(seen).as_py() or 0
         return repeats, examples, clashes
 
-    def deletions(self, staged_keys: pa.Array | None) -> pa.Table:
-        """The live rows (natural_key, id) that no line names: neither kept by a line passed over nor read."""
-        gone = pc.invert(pc.is_in(self.ids, value_set=self.ids.take(self.kept)))
-        if staged_keys is not None and len(staged_keys):
-            gone = pc.and_(gone, pc.invert(pc.is_in(self.keys, value_set=staged_keys)))
-        return pa.table({"natural_key": self.keys, "live_id": self.ids}).filter(gone)
+    def deletions(self) -> pa.Table:
+        """The live rows (natural_key, live_id) that no record names: neither kept by a record passed over
+        nor read. Call after settle()."""
+        gone = None
+        for mask in (self._kept, self._read):
+            if mask is not None:
+                gone = pc.invert(mask) if gone is None else pc.and_(gone, pc.invert(mask))
+        table = pa.table({"natural_key": self.keys, "live_id": self.ids})
+        return table if gone is None else table.filter(gone)
+
+
+INDEX_TYPES = {"id": pa.int64(), "key": pa.string(), "digest": pa.int64()}
+PART_BYTES = 8 << 20  # PostgreSQL: COPY output read a part of this size at a time
+SQLITE_PAGE = 100_000  # SQLite: rows fetched at a time
+
+
+def _live_index_parts(table: str) -> Iterator[pa.Table]:
+    """(id, key, digest) of every row of `table` in tables of a few megabytes."""
+    names = list(INDEX_TYPES)
+    if connection.vendor == "postgresql":
+        sql = f"COPY (SELECT id, natural_key, line_digest FROM {table}) TO STDOUT (FORMAT csv)"
+        with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            part = io.BytesIO()
+            # PostgreSQL sends each row of a COPY in a message of its own: a part is whole rows.
+            for row in copy:
+                part.write(row)
+                if part.tell() >= PART_BYTES:
+                    yield _read_index_csv(part.getvalue(), names)
+                    part = io.BytesIO()
+            if part.tell():
+                yield _read_index_csv(part.getvalue(), names)
+        return
+    last, page = 0, SQLITE_PAGE
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, natural_key, line_digest FROM {table} WHERE id > %s ORDER BY id LIMIT {page}",
+                [last],
+            )
+            rows = cursor.fetchall()
+        if not rows:
+            return
+        columns = list(zip(*rows, strict=True))
+        del rows
+        yield pa.table({n: pa.array(c, INDEX_TYPES[n]) for n, c in zip(names, columns, strict=True)})
+        last = columns[0][-1]
+        if len(columns[0]) < page:
+            return
+
+
+def _read_index_csv(data: bytes, names: list[str]) -> pa.Table:
+    return pcsv.read_csv(
+        pa.BufferReader(data),
+        read_options=pcsv.ReadOptions(column_names=names),
+        convert_options=pcsv.ConvertOptions(
+            column_types=INDEX_TYPES, strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
+    )

@@ -279,3 +279,26 @@ def test_a_record_across_lines_is_one_digest_and_records_the_parser_splits_other
         reader.piece_bytes = 1 << 20
         read = pa.Table.from_batches(list(reader.batches(header, salt=salt, unchanged=nothing)))
         assert read["c0"].to_pylist() == ["A", "B"] and read[DIGEST].null_count == 2
+
+
+def test_the_live_rows_are_read_a_part_at_a_time(settings, monkeypatch):
+    from finalesync import unchanged
+
+    monkeypatch.setattr(unchanged, "PART_BYTES", 500)
+    monkeypatch.setattr(unchanged, "SQLITE_PAGE", 64)
+    sync(body(BASE))
+    fewer = sync(body(BASE[:-1]))
+    assert (fewer.deleted, details(fewer)["lines_passed_over"]) == (1, 199)
+    assert details(sync(body(BASE[:-1])))["lines_passed_over"] == 199
+
+
+@pytest.mark.parametrize("in_memory", [0, 10_000])
+def test_repeated_keys_out_of_order_are_found_by_the_database_or_in_memory(settings, monkeypatch, in_memory):
+    from finalesync import staging
+
+    monkeypatch.setattr(staging, "DISTINCT_IN_MEMORY", in_memory)
+    shuffled = [*BASE[100:], *BASE[:100], BASE[150]]
+    settings.SYNC_FULL_COMPARE_HOURS = 0
+    result = sync(body(shuffled))
+    assert (result.created, result.bad_rows) == (200, 1)
+    assert sync(body(list(reversed(BASE)))).unchanged == 200
