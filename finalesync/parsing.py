@@ -30,6 +30,9 @@ from .unchanged import line_digests
 # Bigger pieces keep both cores busier in pyarrow; 4 MiB keeps a million-row sync below 250 MB (8 MiB pieces
 # were 4% faster and 75 MB bigger: docs/benchmarks.md).
 PIECE_BYTES = 4 << 20
+# Rows read from pieces that were mostly passed over are batched up to this many: each batch costs the same
+# fixed work (checks per column, a COPY), however few rows it has.
+COALESCE_ROWS = 10_000
 LINE = "_line"
 ERROR = "_error"
 DIGEST = "_digest"
@@ -183,8 +186,10 @@ class ReportReader:
         padded), `_line` (the record number after the header, from 1), `_error` (a reason for rows that
         cannot be read, such as surplus cells with data; else null) and `_digest` (the digest of the row's
         line with `salt`; null without a salt, or where a field spans lines). Lines that `unchanged` (an
-        UnchangedLines) recognises are passed over: they have no row."""
+        UnchangedLines) recognises are passed over: they have no row. The rows read from pieces where most
+        were passed over are put together into batches of at least `COALESCE_ROWS`."""
         line = 0
+        pending: list[pa.RecordBatch] = []
         for piece, last in self._pieces():
             tail = None
             if last and not piece.endswith((b"\n", b"\r")):
@@ -200,7 +205,10 @@ class ReportReader:
                 )
                 line += records
                 self.rows_read = line
-                yield batch
+                pending.append(batch)
+                if sum(b.num_rows for b in pending) >= COALESCE_ROWS:
+                    yield pa.concat_batches(pending)
+                    pending = []
             if tail is not None:
                 cells = next(csv.reader(io.StringIO(_utf8(tail, what=self.what), newline="")), [])
                 if getattr(self.body, "end_verified", True) is False or len(cells) < header.width:
@@ -211,7 +219,9 @@ class ReportReader:
                 batch = self._parse_python(tail, header, numbers=line + 1)
                 line += batch.num_rows
                 self.rows_read = line
-                yield batch
+                pending.append(batch)
+        if pending:
+            yield pa.concat_batches(pending)
 
     def _read_piece(
         self, piece: bytes, header: Header, *, first: int, salt, unchanged

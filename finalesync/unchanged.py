@@ -115,12 +115,15 @@ class UnchangedLines:
     def load(cls, table: str) -> UnchangedLines:
         """Read (id, natural_key, line_digest) of every row of the live table `table` (quoted), a part at a
         time so that only the result is held whole."""
-        parts = list(_live_index_parts(table))
-        if not parts:
-            return cls(*(pa.array([], t) for t in INDEX_TYPES.values()))
-        whole = pa.concat_tables(parts)
-        del parts
-        return cls(*(whole[name].combine_chunks() for name in INDEX_TYPES))
+        chunks: dict[str, list[pa.Array]] = {name: [] for name in INDEX_TYPES}
+        for part in _live_index_parts(table):
+            for name in INDEX_TYPES:
+                chunks[name].extend(part[name].chunks)
+        # One column at a time, so that at most one column is held twice.
+        columns = []
+        for name, kind in INDEX_TYPES.items():
+            columns.append(pa.concat_arrays(chunks.pop(name)) if chunks[name] else pa.array([], kind))
+        return cls(*columns)
 
     def __len__(self) -> int:
         return len(self.ids)
