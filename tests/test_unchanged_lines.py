@@ -181,7 +181,9 @@ def test_a_new_column_layout_reads_every_line(settings):
     sync(body(BASE))
     again = sync(body(swapped, header="SKU,Units in stock,Name,Unit Price"))
     assert details(again)["full_compare"] == "no line was as the last sync read it"
-    assert details(sync(body(swapped, header="SKU,Units in stock,Name,Unit Price")))["lines_passed_over"] == 200
+    assert (
+        details(sync(body(swapped, header="SKU,Units in stock,Name,Unit Price")))["lines_passed_over"] == 200
+    )
 
 
 def test_a_large_drop_is_refused_when_passing_over_too(settings):
