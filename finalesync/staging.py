@@ -303,6 +303,12 @@ class Staging:
             )
         else:
             differs = "(" + " OR ".join(f"l.{qn(c)} IS NOT s.{qn(c)}" for c in compared) + ")"
+        # Per column that can lose a value: whether an updated row loses it (read by _emptied(), so that the
+        # evidence needs no second join of the live table).
+        emptied = "".join(
+            f", CASE WHEN {filled.format('l')} AND NOT {filled.format('s')} THEN 1 ELSE 0 END AS {qn('e_' + c)}"
+            for c, filled in self._can_empty().items()
+        )
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 # Enough memory for the hash join of a million-row type; only for this transaction.
@@ -315,8 +321,8 @@ class Staging:
                 cursor.execute(
                     f"CREATE TEMPORARY TABLE {d} AS "
                     f"SELECT coalesce(s.natural_key, l.natural_key) AS natural_key, l.id AS live_id, "
-                    f"CASE WHEN l.id IS NULL THEN 'c' WHEN s.natural_key IS NULL THEN 'd' ELSE 'u' END AS kind "
-                    f"FROM {t} s FULL JOIN {live} l ON l.natural_key = s.natural_key "
+                    f"CASE WHEN l.id IS NULL THEN 'c' WHEN s.natural_key IS NULL THEN 'd' ELSE 'u' END AS kind"
+                    f"{emptied} FROM {t} s FULL JOIN {live} l ON l.natural_key = s.natural_key "
                     f"WHERE s.natural_key IS NULL OR (s.bad = 0 AND (l.id IS NULL OR {differs}))"
                 )
             else:
@@ -325,8 +331,8 @@ class Staging:
                 cursor.execute(
                     f"CREATE TEMPORARY TABLE {d} AS "
                     f"SELECT s.natural_key AS natural_key, l.id AS live_id, "
-                    f"CASE WHEN l.id IS NULL THEN 'c' ELSE 'u' END AS kind "
-                    f"FROM {t} s LEFT JOIN {live} l ON l.natural_key = s.natural_key "
+                    f"CASE WHEN l.id IS NULL THEN 'c' ELSE 'u' END AS kind"
+                    f"{emptied} FROM {t} s LEFT JOIN {live} l ON l.natural_key = s.natural_key "
                     f"WHERE s.bad = 0 AND (l.id IS NULL OR {differs})"
                 )
                 gone = self.unchanged.deletions()
@@ -365,27 +371,27 @@ class Staging:
         self._diff = result
         return result
 
+    def _can_empty(self) -> dict[str, str]:
+        """The columns a row can lose a value in (not JSON, not a column that always has one), each with its
+        SQL condition for holding a value."""
+        checked = (f for f in self.fields if not isinstance(f, models.JSONField))
+        return {f.column: _filled(f) for f in checked if _filled(f) != "TRUE"}
+
     def _emptied(self, result: Diff, ratio: float | None) -> None:
-        """Per column: how many updated rows lose a value they have now; and, for those columns, how many
-        live rows have a value at all (the check needs it only when more than `ratio` of half the live rows
-        would lose it)."""
-        checked = [f for f in self.fields if not isinstance(f, models.JSONField)]
-        if not checked:
+        """Per column: how many updated rows lose a value they have now (flagged in the diff table); and, for
+        those columns, how many live rows have a value at all (the check needs it only when more than `ratio`
+        of half the live rows would lose it)."""
+        filled = self._can_empty()
+        if not filled:
             return
-        filled = {f.column: _filled(f) for f in checked}
-        counts = ", ".join(
-            f"count(CASE WHEN {filled[c].format('l')} AND NOT {filled[c].format('s')} THEN 1 END)"
-            for c in filled
-        )
+        d = self.diff_table
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT {counts} FROM {self.diff_table} d JOIN {self.live} l ON l.id = d.live_id "
-                f"JOIN {self.table} s ON s.natural_key = d.natural_key AND s.bad = 0 WHERE d.kind = 'u'"
-            )
+            counts = ", ".join(f"coalesce(sum({qn('e_' + c)}), 0)" for c in filled)
+            cursor.execute(f"SELECT {counts} FROM {d} WHERE kind = 'u'")
             emptied = {c: n for c, n in zip(filled, cursor.fetchone(), strict=True) if n}
         if not emptied:
             return
-        names = {f.column: f.name for f in checked}
+        names = {f.column: f.name for f in self.fields}
         result.emptied = {names[c]: n for c, n in emptied.items()}
         counted = [c for c, n in emptied.items() if ratio is None or n > ratio * result.live_rows / 2]
         with connection.cursor() as cursor:
@@ -397,10 +403,8 @@ class Staging:
                 result.filled = {names[c]: n for c, n in zip(counted, cursor.fetchone(), strict=True)}
             worst = max(emptied, key=emptied.get)
             cursor.execute(
-                f"SELECT d.natural_key FROM {self.diff_table} d JOIN {self.live} l ON l.id = d.live_id "
-                f"JOIN {self.table} s ON s.natural_key = d.natural_key AND s.bad = 0 WHERE d.kind = 'u' "
-                f"AND {filled[worst].format('l')} AND NOT {filled[worst].format('s')} "
-                f"ORDER BY d.natural_key LIMIT {SAMPLE}"
+                f"SELECT natural_key FROM {d} WHERE kind = 'u' AND {qn('e_' + worst)} = 1 "
+                f"ORDER BY natural_key LIMIT {SAMPLE}"
             )
             result.samples[f"emptied {names[worst]}"] = [r[0] for r in cursor.fetchall()]
 
