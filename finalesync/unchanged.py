@@ -210,15 +210,16 @@ def _live_index_parts(table: str) -> Iterator[pa.Table]:
     if connection.vendor == "postgresql":
         sql = f"COPY (SELECT id, natural_key, line_digest FROM {table}) TO STDOUT (FORMAT csv)"
         with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-            part = io.BytesIO()
+            part, rows = io.BytesIO(), 0
             # PostgreSQL sends each row of a COPY in a message of its own: a part is whole rows.
             for row in copy:
                 part.write(row)
+                rows += 1
                 if part.tell() >= PART_BYTES:
-                    yield _read_index_csv(part.getvalue(), names)
-                    part = io.BytesIO()
+                    yield _read_index_csv(part.getvalue(), names, rows)
+                    part, rows = io.BytesIO(), 0
             if part.tell():
-                yield _read_index_csv(part.getvalue(), names)
+                yield _read_index_csv(part.getvalue(), names, rows)
         return
     last, page = 0, SQLITE_PAGE
     while True:
@@ -238,10 +239,14 @@ def _live_index_parts(table: str) -> Iterator[pa.Table]:
             return
 
 
-def _read_index_csv(data: bytes, names: list[str]) -> pa.Table:
+def _read_index_csv(data: bytes, names: list[str], rows: int) -> pa.Table:
+    """Parse `rows` rows of COPY's CSV. A key with a line break in it (quoted) needs the slower mode of the
+    reader that follows quotes across lines; a carriage return, or more line ends than rows, tell that one is
+    there."""
     return pcsv.read_csv(
         pa.BufferReader(data),
         read_options=pcsv.ReadOptions(column_names=names),
+        parse_options=pcsv.ParseOptions(newlines_in_values=b"\r" in data or data.count(b"\n") != rows),
         convert_options=pcsv.ConvertOptions(
             column_types=INDEX_TYPES, strings_can_be_null=False, quoted_strings_can_be_null=False
         ),

@@ -19,7 +19,7 @@ from finalesync.models import DataTypeConfig, SyncRun
 from finalesync.parsing import DIGEST, LINE, ReportReader
 from finalesync.restore import restore
 from finalesync.sync import sync_data_type
-from finalesync.unchanged import UnchangedLines, line_digests
+from finalesync.unchanged import INDEX_TYPES, UnchangedLines, _read_index_csv, line_digests
 
 from .conftest import BodyClient
 
@@ -171,6 +171,26 @@ def test_a_field_that_spans_lines_is_read_and_its_neighbours_still_match(setting
     assert third[3] == 0
 
 
+def test_keys_with_line_breaks_quotes_and_commas_are_read_back_from_the_live_rows(settings):
+    """The live rows' keys are read back (on PostgreSQL as CSV): a key that CSV must quote, or that holds a
+    line break, is still one row's key."""
+    odd = [*BASE]
+    odd[3] = '"K0\n03",Thing 3,3,3.50'
+    odd[4] = '"K0""04",Thing 4,4,4.50'
+    odd[5] = '"K0,05",Thing 5,5,5.50'
+    odd[7] = '"K0\r07",Thing 7,7,7.50'
+    changed = [*odd]
+    changed[6] = "K006,Thing 6,66,6.50"
+    runs = both_ways(settings, [body(odd), body(odd), body(changed)])
+    assert [(r[0][0], r[0][3], r[0][5]) for r in runs] == [
+        ("success", 0, 0),
+        ("success", 0, 200),
+        ("success", 1, 199),
+    ]
+    assert [passed for _, passed in runs] == [None, 200, 199]
+    assert {"K0\n03", 'K0"04', "K0,05", "K0\r07"} <= set(live())
+
+
 def test_a_new_column_layout_reads_every_line(settings):
     swapped = [",".join([p[0], p[2], p[1], p[3]]) for p in (line.split(",") for line in BASE)]
     runs = both_ways(settings, [body(BASE), body(swapped, header="SKU,Units in stock,Name,Unit Price")])
@@ -310,3 +330,21 @@ def test_repeated_keys_out_of_order_are_found_by_the_database_or_in_memory(setti
     result = sync(body(shuffled))
     assert (result.created, result.bad_rows) == (200, 1)
     assert sync(body(list(reversed(BASE)))).unchanged == 200
+
+
+def test_a_key_with_a_line_break_where_the_csv_reader_cuts_its_blocks_is_read_whole():
+    """The live rows' index comes from PostgreSQL as CSV; pyarrow reads it in 1 MiB blocks cut at the last line
+    end before the boundary. When that line end is inside a quoted key, the reader must follow the quotes."""
+    rows, size = [], 0
+    while size < (1 << 20) - 40:
+        rows.append(f"{len(rows)},K{len(rows):07d},{len(rows)}\n".encode())
+        size += len(rows[-1])
+    odd = len(rows)
+    rows.append(f'{odd},"A\nB{"x" * 60}",{odd}\n'.encode())
+    rows += [f"{n},K{n:07d},{n}\n".encode() for n in range(odd + 1, odd + 1000)]
+    data = b"".join(rows)
+    assert data.index(b"A\n") + 1 < 1 << 20 < data.index(b"\n", data.index(b"A\n") + 2)
+    table = _read_index_csv(data, list(INDEX_TYPES), len(rows))
+    assert table.num_rows == len(rows)
+    assert table["key"][odd].as_py() == f"A\nB{'x' * 60}"
+    assert table["id"][odd + 1].as_py() == odd + 1
