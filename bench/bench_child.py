@@ -159,7 +159,8 @@ def install_timers() -> PhaseTimer:
 # Engine changes tried out without editing the engine: each rewrites or follows one statement the engine runs
 # (BENCH_PROTOTYPES=name,name). The report says when a figure was measured with one.
 def _analyze_diff(execute, sql, params, many, context):
-    """Staging.diff(): ANALYZE the diff table right after creating it (the joins on it then get estimates)."""
+    """Staging.diff(): ANALYZE the diff table right after creating it (the joins on it then get estimates). The
+    engine does this itself since d427943; the prototype is for measuring older checkouts."""
     result = execute(sql, params, many, context)
     if sql.startswith('CREATE TEMPORARY TABLE "finalesync_diff_'):
         execute(f"ANALYZE {sql.split()[3]}", None, False, context)

@@ -789,7 +789,7 @@ class Bench:
             if attempt["outcome"] == "success":
                 log(f"[{db.name}] undo: restore to seq {attempt['from_seq']} (not timed) ...")
                 undo = self.child(["restore", "--seq", str(attempt["from_seq"])], name="undo",
-                                  timeout=plan.step_timeout, env={"BENCH_PROTOTYPES": "analyze-diff"})  # fmt: skip
+                                  timeout=plan.step_timeout)  # fmt: skip
                 if undo.rc != 0 or undo.json().get("outcome") != "success":
                     raise BenchError(f"the undo restore failed: {undo.stderr[-2000:]}")
 

@@ -104,6 +104,8 @@ class Staging:
         # The staged keys, to see in memory (not with a query over the whole table) whether any repeats.
         self._keys: list[pa.Array] = []
         self._good: int | None = None
+        # Rows the diff found equal but read from a new line (see diff()).
+        self._renew = 0
         # The lines the reader passed over, when it did (see pass_over()).
         self.unchanged: UnchangedLines | None = None
 
@@ -309,6 +311,14 @@ class Staging:
             f", CASE WHEN {filled.format('l')} AND NOT {filled.format('s')} THEN 1 ELSE 0 END AS {qn('e_' + c)}"
             for c, filled in self._can_empty().items()
         )
+        # A sync (not a restore) also lists the rows whose values are equal but whose line is new ('g': the line
+        # was written differently, or read by new code): apply() gives them the new line's digest.
+        if stamps:
+            renewed, renewing = "", ""
+        else:
+            distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+            renewed = f"WHEN NOT ({differs}) THEN 'g' "
+            renewing = f" OR l.line_digest {distinct} s.line_digest"
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 # Enough memory for the hash join of a million-row type; only for this transaction.
@@ -321,9 +331,10 @@ class Staging:
                 cursor.execute(
                     f"CREATE TEMPORARY TABLE {d} AS "
                     f"SELECT coalesce(s.natural_key, l.natural_key) AS natural_key, l.id AS live_id, "
-                    f"CASE WHEN l.id IS NULL THEN 'c' WHEN s.natural_key IS NULL THEN 'd' ELSE 'u' END AS kind"
-                    f"{emptied} FROM {t} s FULL JOIN {live} l ON l.natural_key = s.natural_key "
-                    f"WHERE s.natural_key IS NULL OR (s.bad = 0 AND (l.id IS NULL OR {differs}))"
+                    f"CASE WHEN l.id IS NULL THEN 'c' WHEN s.natural_key IS NULL THEN 'd' {renewed}ELSE 'u' END "
+                    f"AS kind, s.line_digest AS line_digest{emptied} "
+                    f"FROM {t} s FULL JOIN {live} l ON l.natural_key = s.natural_key "
+                    f"WHERE s.natural_key IS NULL OR (s.bad = 0 AND (l.id IS NULL OR {differs}{renewing}))"
                 )
             else:
                 # Only the lines read are staged: they create or update; the live rows that neither they nor
@@ -331,9 +342,9 @@ class Staging:
                 cursor.execute(
                     f"CREATE TEMPORARY TABLE {d} AS "
                     f"SELECT s.natural_key AS natural_key, l.id AS live_id, "
-                    f"CASE WHEN l.id IS NULL THEN 'c' ELSE 'u' END AS kind"
+                    f"CASE WHEN l.id IS NULL THEN 'c' {renewed}ELSE 'u' END AS kind, s.line_digest AS line_digest"
                     f"{emptied} FROM {t} s LEFT JOIN {live} l ON l.natural_key = s.natural_key "
-                    f"WHERE s.bad = 0 AND (l.id IS NULL OR {differs})"
+                    f"WHERE s.bad = 0 AND (l.id IS NULL OR {differs}{renewing})"
                 )
                 gone = self.unchanged.deletions()
                 if gone.num_rows:
@@ -345,6 +356,7 @@ class Staging:
                 cursor.execute(f"ANALYZE {d}")
             cursor.execute(f"SELECT kind, count(*) FROM {d} GROUP BY kind")
             kinds = dict(cursor.fetchall())
+        self._renew = kinds.get("g", 0)
         result = Diff(
             live_rows=len(self.unchanged) if self.unchanged is not None else self.live_count(),
             incoming=self.good_count(),
@@ -420,11 +432,8 @@ class Staging:
         result = self._diff
         if result is None:
             raise RuntimeError("diff() must run before apply()")
-        # Rows read but neither created nor updated may have a new line that reads the same.
-        renew = not stamps and (self._good or 0) > result.created + result.updated
         if not result.changes:
-            if renew:
-                self._renew_digests()
+            self._renew_digests()
             return result
         t, live, d, h = self.table, self.live, self.diff_table, self.history
         stamp = connection.ops.adapt_datetimefield_value(now)
@@ -475,19 +484,19 @@ class Staging:
                     f"JOIN {t} s ON s.natural_key = d.natural_key AND s.bad = 0 WHERE d.kind = 'c'",
                     stamp_params,
                 )
-        if renew:
-            self._renew_digests()
+        self._renew_digests()
         return result
 
     def _renew_digests(self) -> None:
-        """Give the live rows of the lines read their lines' digests where they differ (rows whose line
-        changed without changing what it reads as; updated rows got theirs with their values)."""
-        live, t = self.live, self.table
-        distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+        """Give the live rows whose line changed without changing what it reads as (the diff's 'g' rows) their
+        new line's digest; updated rows got theirs with their values."""
+        if not self._renew:
+            return
+        live, d = self.live, self.diff_table
         with connection.cursor() as cursor:
             cursor.execute(
-                f"UPDATE {live} SET line_digest = s.line_digest FROM {t} s "
-                f"WHERE s.natural_key = {live}.natural_key AND s.bad = 0 AND {live}.line_digest {distinct} s.line_digest"
+                f"UPDATE {live} SET line_digest = d.line_digest FROM {d} d "
+                f"WHERE d.kind = 'g' AND d.live_id = {live}.id"
             )
 
 
