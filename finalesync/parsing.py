@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -263,6 +264,10 @@ class ReportReader:
     def _parse(self, piece: bytes, header: Header, *, numbers, digests=None) -> pa.RecordBatch:
         """Parse whole records; `numbers` is the first record's number or every record's; `digests` every
         record's digest (dropped if the records turn out not to be the lines they were computed for)."""
+        if not _valid_utf8(piece):
+            # pyarrow would fail inside its own row handler (decoding the row it hands over) before it reports
+            # the piece; Python's csv module says exactly what and where.
+            return self._parse_python(piece, header, numbers=numbers, digests=digests)
         ragged = []
 
         def on_invalid(row):
@@ -283,8 +288,7 @@ class ReportReader:
                 ),
             )
         except pa.ArrowInvalid:
-            # Invalid UTF-8 (which pyarrow cannot even hand to the row handler) or broken CSV: Python's csv
-            # module reads the piece again and says exactly what and where.
+            # Broken CSV: Python's csv module reads the piece again and says exactly what and where.
             return self._parse_python(piece, header, numbers=numbers, digests=digests)
         if ragged:
             # pyarrow cannot say where a ragged row sat; Python's csv module can (rare: exports are regular).
@@ -316,6 +320,18 @@ class ReportReader:
         if not rows:
             columns = [pa.array([], pa.string()) for _ in range(width)]
         return _batch(header, columns, numbers, errors, digests)
+
+
+def _valid_utf8(piece: bytes) -> bool:
+    """Whether `piece` is valid UTF-8, checked by Arrow over the bytes in place (no decoded copy)."""
+    offsets = pa.py_buffer(struct.pack("<qq", 0, len(piece)))
+    try:
+        pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(piece)]).cast(
+            pa.large_string()
+        )
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _records(piece: bytes) -> tuple[list[bytes], list[bool] | None] | None:
