@@ -7,8 +7,11 @@ class FinalesyncConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401 - registers the system checks
+        from .datatypes import registry
+        from .unchanged import fingerprint_reading_code
 
         _return_freed_memory()
+        fingerprint_reading_code(registry.DATATYPES.values())
 
 
 def _return_freed_memory() -> None:

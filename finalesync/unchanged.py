@@ -59,17 +59,28 @@ def _code_fingerprint(*module_names: str) -> bytes:
     return digest.digest()
 
 
+# The modules that turn a report line into a row, besides each data type's own.
+READING_MODULES = (
+    "finalesync.parsing",
+    "finalesync.values",
+    "finalesync.mirror",
+    "finalesync.datatypes.base",
+    __name__,
+)
+
+
+def fingerprint_reading_code(datatypes) -> None:
+    """Fingerprint the reading code of `datatypes` now (AppConfig.ready(), at start-up): the files are read
+    once, as this process loaded them, so that files replaced later by a deploy while it runs never lend
+    their fingerprint to the old code still running here."""
+    for datatype in datatypes:
+        _code_fingerprint(*READING_MODULES, type(datatype).__module__)
+
+
 def line_salt(datatype, header_cells: list[str]) -> bytes:
     """16 bytes that change whenever a line could read differently: with the code that reads it and with the
     report's header (the columns a cell lands in)."""
-    code = _code_fingerprint(
-        "finalesync.parsing",
-        "finalesync.values",
-        "finalesync.mirror",
-        "finalesync.datatypes.base",
-        __name__,
-        type(datatype).__module__,
-    )
+    code = _code_fingerprint(*READING_MODULES, type(datatype).__module__)
     text = json.dumps([datatype.name, header_cells], ensure_ascii=False).encode()
     return hashlib.blake2b(code + text, digest_size=16).digest()
 

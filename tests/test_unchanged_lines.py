@@ -8,7 +8,11 @@ Every scenario below runs twice, passing over (the default) and comparing every 
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -348,3 +352,29 @@ def test_a_key_with_a_line_break_where_the_csv_reader_cuts_its_blocks_is_read_wh
     assert table.num_rows == len(rows)
     assert table["key"][odd].as_py() == f"A\nB{'x' * 60}"
     assert table["id"][odd + 1].as_py() == odd + 1
+
+
+def test_the_reading_code_is_fingerprinted_as_the_process_loaded_it():
+    """A deploy that replaces the files while a worker runs must not give the old code the new code's salt:
+    the files are read at start-up (AppConfig.ready), not at the first sync."""
+    script = (
+        "import django, pathlib; django.setup()\n"
+        "from finalesync.datatypes import registry\n"
+        "from finalesync.unchanged import line_salt\n"
+        "if REPLACED: pathlib.Path.read_bytes = lambda self: b'replaced by a deploy'\n"
+        "print(line_salt(registry.get('inventory'), ['SKU']).hex())\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"}
+    salts = [
+        subprocess.run(
+            [sys.executable, "-c", script.replace("REPLACED", replaced)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        ).stdout.strip()
+        for replaced in ("False", "True")
+    ]
+    assert salts[0] == salts[1]
+    assert len(salts[0]) == 32
