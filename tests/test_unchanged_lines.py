@@ -166,6 +166,26 @@ def test_repeated_keys_bad_rows_and_moved_lines_match_a_full_comparison(settings
     both_ways(settings, [body(BASE), body(second), body(BASE)])
 
 
+@pytest.mark.parametrize(
+    "framed",
+    [
+        pytest.param([*BASE[:100], HEADER, *BASE[100:]], id="the header repeated mid-report"),
+        pytest.param([*BASE[:50], "", *BASE[50:150], ",,,", *BASE[150:]], id="blank and empty lines"),
+        pytest.param([*BASE, "", "Total,200 rows"], id="a footer after a blank line"),
+    ],
+)
+def test_report_framing_matches_a_full_comparison_and_later_syncs_pass_over_it(settings, framed):
+    runs = both_ways(settings, [body(BASE), body(framed), body(framed)])
+    assert runs[2][0][0] == "success"
+
+
+def test_line_ends_changed_from_crlf_to_lf_read_every_line_once_and_change_nothing(settings):
+    lf = "".join(f"{line}\n" for line in [HEADER, *BASE]).encode()
+    runs = both_ways(settings, [body(BASE), lf, lf])
+    assert [(r[0][2], r[0][3], r[0][4]) for r in runs] == [(200, 0, 0), (0, 0, 0), (0, 0, 0)]
+    assert [passed for _, passed in runs][1:] == [None, 200]  # no line as it was: every row compared
+
+
 def test_a_field_that_spans_lines_is_read_and_its_neighbours_still_match(settings):
     multi = [*BASE]
     multi[8] = 'K008,"Thing\r\n8",8,8.50'
