@@ -106,6 +106,8 @@ class Staging:
         self._good: int | None = None
         # Rows the diff found equal but read from a new line (see diff()).
         self._renew = 0
+        # The live table was empty: every good staged row is created, without a diff table (see diff()).
+        self._all_new = False
         # The lines the reader passed over, when it did (see pass_over()).
         self.unchanged: UnchangedLines | None = None
 
@@ -296,6 +298,12 @@ class Staging:
         restore) the created/updated times count as values too. `emptied_ratio` is the data check's limit on
         emptied values (safety.py): a column emptied in too few rows to reach it, whatever the live table
         holds, is not counted in the whole live table."""
+        if (
+            self.unchanged is None
+            and not stamps
+            and not self.scalar(f"SELECT count(*) FROM (SELECT 1 FROM {self.live} LIMIT 1) l")
+        ):
+            return self._all_new_diff()
         t, live, d = self.table, self.live, self.diff_table
         compared = [*self.data_columns, *(STAMPS if stamps else ())]
         if connection.vendor == "postgresql":
@@ -383,6 +391,21 @@ class Staging:
         self._diff = result
         return result
 
+    def _all_new_diff(self) -> Diff:
+        """A sync into an empty live table (a type's first): every good staged row is created. Nothing to
+        compare, so no diff table; apply() copies the staged rows as they are."""
+        good = self.good_count()
+        result = Diff(live_rows=0, incoming=good, created=good)
+        if good:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT natural_key FROM {self.table} WHERE bad = 0 ORDER BY natural_key LIMIT {SAMPLE}"
+                )
+                result.samples["created"] = [r[0] for r in cursor.fetchall()]
+        self._all_new = True
+        self._diff = result
+        return result
+
     def _can_empty(self) -> dict[str, str]:
         """The columns a row can lose a value in (not JSON, not a column that always has one), each with its
         SQL condition for holding a value."""
@@ -439,6 +462,20 @@ class Staging:
         stamp = connection.ops.adapt_datetimefield_value(now)
         data = ", ".join(qn(c) for c in self.data_columns)
         s_data = ", ".join(f"s.{qn(c)}" for c in self.data_columns)
+        if self._all_new:
+            # Every good staged row is new: straight into the history and the live table, no joins.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {h} (natural_key, seq, deleted, {data}, created_at, updated_at) "
+                    f"SELECT s.natural_key, %s, {_false()}, {s_data}, %s, %s FROM {t} s WHERE s.bad = 0",
+                    [seq, stamp, stamp],
+                )
+                cursor.execute(
+                    f"INSERT INTO {live} (natural_key, {data}, created_at, updated_at, line_digest) "
+                    f"SELECT s.natural_key, {s_data}, %s, %s, s.line_digest FROM {t} s WHERE s.bad = 0",
+                    [stamp, stamp],
+                )
+            return result
         if stamps:
             stamp_values, params = "s.created_at, s.updated_at", [seq]
         else:
