@@ -16,7 +16,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -322,14 +321,24 @@ class ReportReader:
         return _batch(header, columns, numbers, errors, digests)
 
 
+# UTF-8 is checked this many bytes at a time (a decoded copy of a whole piece would raise the peak memory).
+UTF8_CHECK_BYTES = 1 << 16
+
+
 def _valid_utf8(piece: bytes) -> bool:
-    """Whether `piece` is valid UTF-8, checked by Arrow over the bytes in place (no decoded copy)."""
-    offsets = pa.py_buffer(struct.pack("<qq", 0, len(piece)))
+    """Whether `piece` is valid UTF-8: ASCII is, the rest is decoded a slice at a time and thrown away."""
+    if piece.isascii():
+        return True
+    view, pos, size = memoryview(piece), 0, len(piece)
     try:
-        pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(piece)]).cast(
-            pa.large_string()
-        )
-    except pa.ArrowInvalid:
+        while pos < size:
+            end = pos + UTF8_CHECK_BYTES
+            # Not final before the end: a character cut by the slice is decoded with the next one.
+            _, used = codecs.utf_8_decode(view[pos:end], "strict", end >= size)
+            if not used:
+                return False
+            pos += used
+    except UnicodeDecodeError:
         return False
     return True
 
