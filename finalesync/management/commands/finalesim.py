@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import time
+import signal
+import threading
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -90,12 +91,15 @@ class Command(BaseCommand):
         out.write(f"FINALE_API_SECRET={sim.api_secret}")
         for data_type in ("inventory", "vendors", "boms"):
             out.write(f"FINALE_REPORT_URL_{data_type.upper()}={sim.report_url(data_type)}")
-        out.write("\nPress Ctrl-C to stop.")
+        # Ctrl-C and SIGTERM both stop it; the handlers only set a flag, so the signal never lands in the middle
+        # of printing or of stopping.
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
         try:
-            while True:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+            out.write("\nPress Ctrl-C to stop.")
+            while not stop.wait(0.5):
+                pass
         finally:
             sim.stop()
         out.write("Finale simulator stopped.")
