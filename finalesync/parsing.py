@@ -165,10 +165,7 @@ class ReportReader:
                     yield carry, True
                 return
             data = carry + chunk
-            quotes = data.count(b'"')
-            split = data.rfind(b"\n")
-            while split >= 0 and (quotes - data.count(b'"', split)) % 2:
-                split = data.rfind(b"\n", 0, split)
+            split = _last_record_end(data)
             if split < 0:
                 carry = data
             else:
@@ -194,10 +191,7 @@ class ReportReader:
             tail = None
             if last and not piece.endswith((b"\n", b"\r")):
                 # The final record has no line end: parse it alone to see whether it was cut short.
-                split = piece.rfind(b"\n")
-                quotes = piece.count(b'"')
-                while split >= 0 and (quotes - piece.count(b'"', split)) % 2:
-                    split = piece.rfind(b"\n", 0, split)
+                split = _last_record_end(piece)
                 piece, tail = piece[: split + 1], piece[split + 1 :]
             if piece:
                 records, batch = self._read_piece(
@@ -239,7 +233,8 @@ class ReportReader:
             if pc.any(same).as_py():
                 read = pc.invert(same)
                 wanted = pc.indices_nonzero(read)
-                rest = [records[i] for i in wanted.to_pylist()]
+                positions = wanted.to_pylist()
+                rest = [records[i] for i in positions]
                 numbers = pc.add(pc.cast(wanted, pa.int64()), first)
                 if rest:
                     batch = self._parse(
@@ -249,7 +244,7 @@ class ReportReader:
                     batch = _batch(
                         header, [pa.array([], pa.string())] * header.width, numbers, [], digests[:0]
                     )
-                kept_spans = None if spans is None else [spans[i] for i in wanted.to_pylist()]
+                kept_spans = None if spans is None else [spans[i] for i in positions]
                 if _agrees(batch, len(rest), kept_spans):
                     passed = pc.indices_nonzero(same)
                     unchanged.record(where.filter(same), pc.add(pc.cast(passed, pa.int64()), first))
@@ -319,6 +314,16 @@ class ReportReader:
         if not rows:
             columns = [pa.array([], pa.string()) for _ in range(width)]
         return _batch(header, columns, numbers, errors, digests)
+
+
+def _last_record_end(data: bytes) -> int:
+    """The position of the last line end in `data` that is outside quotes (the quote count before it is even),
+    or -1."""
+    quotes = data.count(b'"')
+    split = data.rfind(b"\n")
+    while split >= 0 and (quotes - data.count(b'"', split)) % 2:
+        split = data.rfind(b"\n", 0, split)
+    return split
 
 
 # UTF-8 is checked this many bytes at a time (a decoded copy of a whole piece would raise the peak memory).
