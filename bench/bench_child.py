@@ -275,13 +275,7 @@ def loop(args) -> dict:
         record = {
             "version": bodies.version,
             "seq": seq,
-            "outcome": str(result.outcome),
-            "error": result.error,
-            "duration_ms": result.duration_ms,
-            "wall": wall,
-            "created": result.created,
-            "updated": result.updated,
-            "deleted": result.deleted,
+            **_outcome(result, wall),
             "unchanged": result.unchanged,
             "expected_updated": len(changed),
             "phases": TIMER.spent,
@@ -317,6 +311,15 @@ def restore(args) -> dict:
         "from_seq": before,
         "to_seq": args.seq,
         "new_seq": history_seq(),
+        **_outcome(result, wall),
+        "phases": phases,
+        "after": live_checksum(),
+    }
+
+
+def _outcome(result, wall: float) -> dict:
+    """What a sync or a restore result says, for the report."""
+    return {
         "outcome": str(result.outcome),
         "error": result.error,
         "duration_ms": result.duration_ms,
@@ -324,8 +327,6 @@ def restore(args) -> dict:
         "created": result.created,
         "updated": result.updated,
         "deleted": result.deleted,
-        "phases": phases,
-        "after": live_checksum(),
     }
 
 
